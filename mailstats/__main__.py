@@ -1,0 +1,3 @@
+from mailstats.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Shared services the engine builds once per run and hands to every module.
+
+Modules never build these themselves: a resolver per module would defeat the cache, and a
+tldextract per module costs a second of start-up each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailstats.services.dns import Resolver
+from mailstats.services.domains import DomainSplitter
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who owns the mailbox: what personalization, internal and origin-hop checks compare to."""
+
+    address: str = ""
+    full_name: str = ""
+    own_domains: tuple[str, ...] = ()
+    trusted_relays: tuple[str, ...] = ()  # IPs, CIDRs or host names
+
+    def is_trusted_relay(self, ip: str, host: str = "") -> bool:
+        if not self.trusted_relays:
+            return False
+        addr = None
+        try:
+            addr = ipaddress.ip_address(ip) if ip else None
+        except ValueError:
+            addr = None
+        host = (host or "").lower().rstrip(".")
+        for item in self.trusted_relays:
+            item = item.strip().lower()
+            if addr is not None:
+                try:
+                    if addr in ipaddress.ip_network(item, strict=False):
+                        return True
+                    continue
+                except ValueError:
+                    pass
+            if host and (host == item or host.endswith("." + item)):
+                return True
+        return False
+
+
+@dataclass
+class SentIndex:
+    """What the user's sent folders say: whom they wrote to and which messages they sent."""
+
+    recipients: set[str] = field(default_factory=set)  # lower-case addresses
+    message_ids: set[str] = field(default_factory=set)  # normalized, without <>
+    messages: int = 0
+
+    def digest(self) -> str:
+        """Stable fingerprint, so cached friend/reply results are dropped when it changes."""
+        h = hashlib.sha256()
+        for item in sorted(self.recipients):
+            h.update(item.encode() + b"\0")
+        h.update(b"\1")
+        for item in sorted(self.message_ids):
+            h.update(item.encode() + b"\0")
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Services:
+    dns: Resolver
+    domains: DomainSplitter
+    identity: Identity
+    sent_index: SentIndex | None = None  # None: the account maps no sent folder
+    settings: dict[str, Any] = field(default_factory=dict)  # the accounts file's [settings]
