@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 #: Caps that keep memory bounded on hostile input (see docs/reliability.md).
 MAX_HEADER_BYTES = 256 * 1024
 MAX_BODY_BYTES = 2048
+MAX_RAW_BYTES = 1024 * 1024
 MAX_PARTS = 500
 
 
@@ -103,6 +104,8 @@ class Message:
     parts: list[MimePart] | None = None  # None: structure not fetched / unknown
     size: int | None = None
     body_text: str | None = None  # first MAX_BODY_BYTES of the text body, when fetched
+    raw_bytes: bytes | None = None  # the whole message (<= MAX_RAW_BYTES), only when asked for
+    raw_truncated: bool = False  # the message was larger than MAX_RAW_BYTES
     role: str = ""
     _cache: dict = field(default_factory=dict, repr=False)
 

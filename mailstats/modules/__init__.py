@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "mailstats.modules"
 
-#: Fetch items a module may need. "header" is always fetched.
-HEADER, STRUCTURE, BODY = "header", "structure", "body"
+#: Fetch items a module may need. "header" (with size) is always fetched; "structure" is the
+#: MIME tree (BODYSTRUCTURE); "body" the first 2 KiB of text; "raw" the whole message, capped,
+#: fetched only for messages the module `wants` it for (DKIM needs the body to verify).
+HEADER, STRUCTURE, BODY, RAW = "header", "structure", "body", "raw"
 
 Value = bool | int | float | str | None
 
@@ -77,6 +79,10 @@ class Module:
 
     def prepare(self, services: Services) -> None:
         """Once per account before any message (e.g. a DNSBL zone self-test)."""
+
+    def wants(self, msg: Message, item: str) -> bool:
+        """Whether this message needs the costly `item` ("body" or "raw") fetched at all."""
+        return True
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
         """DNS (name, rdtype) pairs `evaluate` will ask for; resolved concurrently first."""

@@ -73,3 +73,4 @@ class Services:
     identity: Identity
     sent_index: SentIndex | None = None  # None: the account maps no sent folder
     settings: dict[str, Any] = field(default_factory=dict)  # the accounts file's [settings]
+    probe: Any = None  # TCP reachability prober (services/probe.py), only for opt-in modules

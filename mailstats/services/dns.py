@@ -221,12 +221,11 @@ class Resolver:
 
     def _ask_network(self, name: str, rdtype: str) -> DnsAnswer:
         try:
-            ans = self._resolver.resolve(
-                name, rdtype, raise_on_no_answer=False, search=False
-            )
+            ans = self._resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN as exc:
-            return DnsAnswer(NXDOMAIN, (), _negative_ttl(exc.response(exc.qnames()[0])
-                                                        if exc.qnames() else None))
+            return DnsAnswer(
+                NXDOMAIN, (), _negative_ttl(exc.response(exc.qnames()[0]) if exc.qnames() else None)
+            )
         except dns.resolver.LifetimeTimeout:
             return DnsAnswer(TIMEOUT)
         except dns.resolver.NoNameservers as exc:
