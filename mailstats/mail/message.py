@@ -39,14 +39,26 @@ class MimePart:
     filename: str = ""
     size: int = 0  # octets of the encoded part, 0 when unknown
     charset: str = ""
+    section: str = ""  # IMAP body section ("1", "2.1"), to fetch this part alone
+    encoding: str = ""  # lower case Content-Transfer-Encoding
 
     def to_json(self) -> list:
-        return [self.content_type, self.disposition, self.filename, self.size, self.charset]
+        return [
+            self.content_type,
+            self.disposition,
+            self.filename,
+            self.size,
+            self.charset,
+            self.section,
+            self.encoding,
+        ]
 
     @classmethod
     def from_json(cls, item: list) -> MimePart:
-        ctype, disp, fname, size, charset = (list(item) + ["", "", "", 0, ""])[:5]
-        return cls(str(ctype), str(disp), str(fname), int(size or 0), str(charset))
+        ctype, disp, fname, size, charset, section, enc = (list(item) + [""] * 7)[:7]
+        return cls(
+            str(ctype), str(disp), str(fname), int(size or 0), str(charset), str(section), str(enc)
+        )
 
 
 def parts_to_json(parts: list[MimePart] | None) -> str | None:
