@@ -1,1 +1,170 @@
-"""sources"""
+"""Where mail comes from: an IMAP server or a local mail store, behind one small interface.
+
+Everything downstream (cache, engine, modules) sees the same `FetchedHeader` and the same
+folder identity rules, so a Maildir and a server give identical statistics for the same mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import quopri
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mailstats.config import Account
+from mailstats.mail.message import MAX_BODY_BYTES, MimePart
+
+
+class SourceError(Exception):
+    """A problem with the mail source, worded for the user (never holds a password)."""
+
+
+class AuthError(SourceError):
+    pass
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    flags: tuple[str, ...] = ()
+    delimiter: str = "/"
+    messages: int | None = None
+
+    @property
+    def selectable(self) -> bool:
+        return "\\noselect" not in {f.lower() for f in self.flags} and "\\nonexistent" not in {
+            f.lower() for f in self.flags
+        }
+
+
+@dataclass
+class FolderState:
+    uidvalidity: int
+    uids: list[int]
+    #: For local stores: a digest of the per-UID keys, so a rewritten file is noticed.
+    key_digest: str = ""
+
+
+@dataclass
+class FetchedHeader:
+    uid: int
+    header: bytes
+    parts: list[MimePart] | None
+    size: int | None
+
+
+@dataclass
+class Fetched:
+    """Costly items fetched on demand: uid -> (bytes, truncated)."""
+
+    items: dict[int, tuple[bytes, bool]] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    def list_folders(self) -> list[FolderInfo]: ...
+
+    def open_folder(self, folder: str) -> FolderState: ...
+
+    def fetch_headers(self, uids: list[int]) -> Iterator[FetchedHeader]: ...
+
+    def fetch_bodies(self, wanted: dict[int, list[MimePart]]) -> dict[int, tuple[bytes, bool]]: ...
+
+    def fetch_raw(self, uids: list[int]) -> dict[int, tuple[bytes, bool]]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(account: Account, password: str = "", **kwargs: object) -> Source:
+    """Connect (IMAP) or open (local store) an account's mail, read-only."""
+    if account.is_local:
+        from mailstats.sources.local import LocalSource
+
+        return LocalSource(account.path)
+    from mailstats.sources.imap import ImapSource
+
+    return ImapSource(account, password, **kwargs)  # type: ignore[arg-type]
+
+
+# -- folder roles -----------------------------------------------------------------------
+
+_SPAM_NAMES = {
+    "junk",
+    "spam",
+    "bulk mail",
+    "bulk",
+    "junk e-mail",
+    "junk email",
+    "[gmail]/spam",
+    "junk mail",
+    "spamverdacht",
+    "courrier indésirable",
+    "posta indesiderata",
+}
+_SENT_NAMES = {
+    "sent",
+    "sent items",
+    "sent messages",
+    "sent mail",
+    "[gmail]/sent mail",
+    "gesendet",
+    "gesendete objekte",
+    "envoyés",
+    "éléments envoyés",
+    "posta inviata",
+}
+_IGNORE_FLAGS = {"\\trash", "\\drafts", "\\all", "\\archive", "\\flagged", "\\important"}
+
+
+def guess_role(folder: FolderInfo) -> str:
+    """RFC 6154 SPECIAL-USE flags first, then common names; '' means ignore."""
+    flags = {f.lower() for f in folder.flags}
+    if "\\junk" in flags:
+        return "spam"
+    if "\\sent" in flags:
+        return "sent"
+    if flags & _IGNORE_FLAGS or not folder.selectable:
+        return ""
+    name = folder.name.lower()
+    leaf = re.split(r"[/.]", name)[-1] if folder.delimiter else name
+    if name == "inbox":
+        return "ham"
+    if name in _SPAM_NAMES or leaf in _SPAM_NAMES:
+        return "spam"
+    if name in _SENT_NAMES or leaf in _SENT_NAMES:
+        return "sent"
+    return ""
+
+
+# -- body text decoding shared by both sources -------------------------------------------
+
+
+def text_sections(parts: list[MimePart] | None) -> list[MimePart]:
+    """The first text/plain and first text/html leaf: what "body text" modules read."""
+    chosen: list[MimePart] = []
+    for ctype in ("text/plain", "text/html"):
+        for p in parts or ():
+            if p.content_type == ctype and p.disposition != "attachment":
+                chosen.append(p)
+                break
+    return chosen
+
+
+def decode_slice(data: bytes, encoding: str, charset: str) -> str:
+    """Decode the first bytes of a part; a cut base64 quantum or QP escape is tolerated."""
+    encoding = (encoding or "").lower()
+    try:
+        if encoding == "base64":
+            compact = re.sub(rb"[^A-Za-z0-9+/=]", b"", data)
+            compact = compact[: len(compact) - len(compact) % 4]
+            data = base64.b64decode(compact, validate=False)
+        elif encoding == "quoted-printable":
+            data = quopri.decodestring(data)
+    except (ValueError, base64.binascii.Error):  # type: ignore[attr-defined]
+        pass
+    data = data[:MAX_BODY_BYTES]
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("latin-1", errors="replace")

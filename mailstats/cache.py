@@ -1,0 +1,325 @@
+"""The SQLite cache: what was fetched, what DNS said, what modules concluded.
+
+One file, mode 0600 (it holds other people's headers). Keys follow IMAP's own identity rules:
+(account, folder, UID) is valid only while the folder's UIDVALIDITY stays the same, so a
+changed UIDVALIDITY drops the folder. Module results are stored per folder in chunks keyed by
+(module, version, fingerprint): a re-run over an unchanged mailbox reads a handful of blobs
+instead of a row per message and check, which is what keeps it under two seconds at 100k.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_cache_dir
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS folders(
+    account TEXT, folder TEXT, uidvalidity INTEGER, skey_digest TEXT,
+    PRIMARY KEY(account, folder));
+CREATE TABLE IF NOT EXISTS messages(
+    account TEXT, folder TEXT, uid INTEGER, header BLOB, structure TEXT, size INTEGER,
+    PRIMARY KEY(account, folder, uid)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bodies(
+    account TEXT, folder TEXT, uid INTEGER, item TEXT, data BLOB, truncated INTEGER,
+    PRIMARY KEY(account, folder, uid, item)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dns(
+    name TEXT, rdtype TEXT, status TEXT, records TEXT, expires REAL,
+    PRIMARY KEY(name, rdtype)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results(
+    account TEXT, folder TEXT, module TEXT, version TEXT, fingerprint TEXT, chunk INTEGER,
+    data BLOB, PRIMARY KEY(account, folder, module, version, fingerprint, chunk));
+"""
+
+
+def default_cache_path() -> Path:
+    return Path(user_cache_dir("mailstats")) / "cache.sqlite"
+
+
+def _pack(obj: Any) -> bytes:
+    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob))
+
+
+class Cache:
+    """Single-writer cache. Use it from one thread (the engine's); readers open their own."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file 0600 before SQLite opens it: no window where it is world-readable.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- folders ----------------------------------------------------------------------
+    def folder_state(self, account: str, folder: str) -> tuple[int | None, str]:
+        row = self.db.execute(
+            "SELECT uidvalidity, skey_digest FROM folders WHERE account=? AND folder=?",
+            (account, folder),
+        ).fetchone()
+        return (row[0], row[1] or "") if row else (None, "")
+
+    def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:
+        """Forget everything about a folder (new UIDVALIDITY) and record the new identity."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            for table in ("messages", "bodies", "results"):
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO folders VALUES(?,?,?,?)",
+                (account, folder, uidvalidity, digest),
+            )
+            self.db.execute("COMMIT")
+
+    def set_folder_digest(self, account: str, folder: str, digest: str) -> None:
+        self.db.execute(
+            "UPDATE folders SET skey_digest=? WHERE account=? AND folder=?",
+            (digest, account, folder),
+        )
+
+    # -- messages ---------------------------------------------------------------------
+    def cached_uids(self, account: str, folder: str) -> set[int]:
+        cur = self.db.execute(
+            "SELECT uid FROM messages WHERE account=? AND folder=?", (account, folder)
+        )
+        return {r[0] for r in cur}
+
+    def forget_uids(self, account: str, folder: str, uids: Iterable[int]) -> None:
+        """Messages gone from the server are gone from the analysis too."""
+        rows = [(account, folder, u) for u in uids]
+        if not rows:
+            return
+        with self._lock:
+            self.db.execute("BEGIN")
+            for table in ("messages", "bodies"):
+                self.db.executemany(
+                    f"DELETE FROM {table} WHERE account=? AND folder=? AND uid=?", rows
+                )
+            self.db.execute("COMMIT")
+
+    def put_messages(
+        self, account: str, folder: str, items: Iterable[tuple[int, bytes, str | None, int | None]]
+    ) -> int:
+        rows = [
+            (account, folder, uid, zlib.compress(header, 1), structure, size)
+            for uid, header, structure, size in items
+        ]
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO messages VALUES(?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        return len(rows)
+
+    def get_messages(
+        self, account: str, folder: str, uids: list[int] | None = None
+    ) -> Iterator[tuple[int, bytes, str | None, int | None]]:
+        """(uid, header, structure json, size) in UID order; all of the folder when uids is None."""
+        if uids is None:
+            cur = self.db.execute(
+                "SELECT uid, header, structure, size FROM messages "
+                "WHERE account=? AND folder=? ORDER BY uid",
+                (account, folder),
+            )
+            for uid, header, structure, size in cur:
+                yield uid, zlib.decompress(header), structure, size
+            return
+        wanted = sorted(uids)
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            cur = self.db.execute(
+                "SELECT uid, header, structure, size FROM messages "
+                f"WHERE account=? AND folder=? AND uid IN ({marks}) ORDER BY uid",
+                (account, folder, *part),
+            )
+            for uid, header, structure, size in cur:
+                yield uid, zlib.decompress(header), structure, size
+
+    def put_items(
+        self, account: str, folder: str, item: str, values: dict[int, tuple[bytes, bool]]
+    ) -> None:
+        rows = [
+            (account, folder, uid, item, zlib.compress(data, 1), int(trunc))
+            for uid, (data, trunc) in values.items()
+        ]
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO bodies VALUES(?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+
+    def get_items(
+        self, account: str, folder: str, item: str, uids: list[int]
+    ) -> dict[int, tuple[bytes, bool]]:
+        out: dict[int, tuple[bytes, bool]] = {}
+        for i in range(0, len(uids), 500):
+            part = uids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            cur = self.db.execute(
+                "SELECT uid, data, truncated FROM bodies WHERE account=? AND folder=? "
+                f"AND item=? AND uid IN ({marks})",
+                (account, folder, item, *part),
+            )
+            for uid, data, trunc in cur:
+                out[uid] = (zlib.decompress(data), bool(trunc))
+        return out
+
+    # -- module results ---------------------------------------------------------------
+    def result_uids(
+        self, account: str, folder: str, module: str, version: str, fp: str
+    ) -> set[int]:
+        out: set[int] = set()
+        for chunk in self._result_chunks(account, folder, module, version, fp):
+            out.update(int(k) for k in chunk)
+        return out
+
+    def _result_chunks(
+        self, account: str, folder: str, module: str, version: str, fp: str
+    ) -> Iterator[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT data FROM results WHERE account=? AND folder=? AND module=? AND version=? "
+            "AND fingerprint=? ORDER BY chunk",
+            (account, folder, module, version, fp),
+        )
+        for (blob,) in cur:
+            yield _unpack(blob)
+
+    def get_results(
+        self, account: str, folder: str, module: str, version: str, fp: str
+    ) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in self._result_chunks(account, folder, module, version, fp):
+            for k, v in chunk.items():
+                out[int(k)] = v
+        return out
+
+    def put_results(
+        self,
+        account: str,
+        folder: str,
+        module: str,
+        version: str,
+        fp: str,
+        results: dict[int, dict[str, Any]],
+    ) -> None:
+        if not results:
+            return
+        with self._lock:
+            self.db.execute("BEGIN")
+            # Results of other versions/fingerprints for this folder are dead weight now.
+            self.db.execute(
+                "DELETE FROM results WHERE account=? AND folder=? AND module=? "
+                "AND NOT (version=? AND fingerprint=?)",
+                (account, folder, module, version, fp),
+            )
+            row = self.db.execute(
+                "SELECT COALESCE(MAX(chunk), -1) FROM results WHERE account=? AND folder=? "
+                "AND module=?",
+                (account, folder, module),
+            ).fetchone()
+            self.db.execute(
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?)",
+                (
+                    account,
+                    folder,
+                    module,
+                    version,
+                    fp,
+                    row[0] + 1,
+                    _pack({str(k): v for k, v in results.items()}),
+                ),
+            )
+            self.db.execute("COMMIT")
+
+    def compact_results(
+        self, account: str, folder: str, module: str, version: str, fp: str, keep: set[int]
+    ) -> None:
+        """Merge chunks into one and drop UIDs no longer in the folder (after many re-runs)."""
+        merged = {
+            k: v
+            for k, v in self.get_results(account, folder, module, version, fp).items()
+            if k in keep
+        }
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "DELETE FROM results WHERE account=? AND folder=? AND module=?",
+                (account, folder, module),
+            )
+            self.db.execute(
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?)",
+                (
+                    account,
+                    folder,
+                    module,
+                    version,
+                    fp,
+                    0,
+                    _pack({str(k): v for k, v in merged.items()}),
+                ),
+            )
+            self.db.execute("COMMIT")
+
+    def result_chunk_count(self, account: str, folder: str, module: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM results WHERE account=? AND folder=? AND module=?",
+            (account, folder, module),
+        ).fetchone()
+        return int(row[0])
+
+    # -- DNS (implements services.dns.DnsStore) ----------------------------------------
+    def load_dns(self, now: float) -> Iterator[tuple[str, str, str, tuple[str, ...], float]]:
+        cur = self.db.execute(
+            "SELECT name, rdtype, status, records, expires FROM dns WHERE expires > ?", (now,)
+        )
+        for name, rdtype, status, records, expires in cur:
+            yield name, rdtype, status, tuple(json.loads(records)), expires
+
+    def save_dns(self, rows: list[tuple[str, str, str, tuple[str, ...], float]]) -> None:
+        with self._lock:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO dns VALUES(?,?,?,?,?)",
+                [(n, t, s, json.dumps(list(r)), e) for n, t, s, r, e in rows],
+            )
+            self.db.execute("COMMIT")
+
+    def export_dns(self) -> list[dict[str, Any]]:
+        """All stored answers, for the demo's bundled DNS snapshot."""
+        cur = self.db.execute("SELECT name, rdtype, status, records FROM dns ORDER BY 1, 2")
+        return [{"name": n, "type": t, "status": s, "records": json.loads(r)} for n, t, s, r in cur]
+
+    def import_dns(self, entries: list[dict[str, Any]], expires: float) -> None:
+        self.save_dns(
+            [(e["name"], e["type"], e["status"], tuple(e["records"]), expires) for e in entries]
+        )

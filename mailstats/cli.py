@@ -1,0 +1,352 @@
+"""Command line: `mailstats --batch FILE --out DIR`, `mailstats report DIR`, `mailstats demo`.
+
+Exit codes are a contract for scripts: 0 every account ran, 1 some account failed (the others
+still ran and were written, and the failure is named), 2 usage or accounts-file errors.
+Without arguments the desktop window opens (when PySide6 is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mailstats import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mailstats",
+        description="Which mail header signals separate ham from spam in your mailboxes. "
+        "Without arguments, opens the desktop window.",
+    )
+    p.add_argument("--version", action="version", version=f"mailstats {__version__}")
+    p.add_argument("--batch", metavar="FILE", help="run headless over the accounts file FILE")
+    p.add_argument(
+        "--out", metavar="DIR", default="results", help="output folder (default: results)"
+    )
+    p.add_argument("--cache", metavar="PATH", help="cache file (overrides settings.cache)")
+    p.add_argument("--modules", metavar="LIST", help="comma-separated modules to run")
+    p.add_argument("--account", action="append", metavar="NAME", help="run only this account")
+    p.add_argument("--report", action="store_true", help="also write report.html")
+    p.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="replace addresses, domains, IPs and Message-IDs in messages.csv with keyed tokens",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress, no table")
+    p.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    r = sub.add_parser("report", help="write report.html from a results folder")
+    r.add_argument("results", metavar="RESULTS_DIR")
+    r.add_argument(
+        "--output", metavar="FILE", help="where to write (default RESULTS_DIR/report.html)"
+    )
+    d = sub.add_parser("demo", help="run on the bundled demo mailbox (offline)")
+    d.add_argument("--out", dest="demo_out", metavar="DIR", default="demo-results")
+    d.add_argument(
+        "--report", dest="demo_report", action="store_true", help="also write report.html"
+    )
+    sub.add_parser("modules", help="list the header modules")
+    f = sub.add_parser("folders", help="list an account's folders with guessed roles")
+    f.add_argument("accounts_file", metavar="FILE")
+    f.add_argument("name", metavar="ACCOUNT")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv:
+        return _open_gui(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "report":
+        return _report(args.results, args.output)
+    if args.command == "demo":
+        return _demo(args.demo_out, args.demo_report, args.quiet)
+    if args.command == "modules":
+        return _list_modules()
+    if args.command == "folders":
+        return _folders(args.accounts_file, args.name)
+    if args.batch:
+        return run_batch(
+            args.batch,
+            args.out,
+            cache=args.cache,
+            modules=args.modules,
+            only=args.account,
+            report=args.report,
+            anonymize=args.anonymize,
+            quiet=args.quiet,
+        )
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def _err(msg: str) -> None:
+    print(f"mailstats: {msg}", file=sys.stderr)
+
+
+def _open_gui(parser: argparse.ArgumentParser) -> int:
+    try:
+        from mailstats.gui.app import main as gui_main
+    except ImportError:
+        parser.print_help()
+        _err("the desktop window needs PySide6: pip install 'mailstats[gui]'")
+        return EXIT_USAGE
+    return gui_main()
+
+
+def run_batch(
+    accounts_file: str,
+    out_dir: str,
+    *,
+    cache: str | None = None,
+    modules: str | None = None,
+    only: list[str] | None = None,
+    report: bool = False,
+    anonymize: bool = False,
+    quiet: bool = False,
+    dns_snapshot: Path | None = None,
+) -> int:
+    from mailstats.cache import Cache
+    from mailstats.config import ConfigError, load_config
+    from mailstats.engine import Engine
+    from mailstats.export import write_outputs
+
+    try:
+        cfg = load_config(accounts_file)
+        if cache:
+            cfg.settings.cache = cache
+        if modules:
+            cfg.settings.modules = [m.strip() for m in modules.split(",") if m.strip()]
+        accounts = cfg.accounts
+        if only:
+            unknown = set(only) - {a.name for a in accounts}
+            if unknown:
+                raise ConfigError(f"{accounts_file}: no account named {', '.join(sorted(unknown))}")
+            accounts = [a for a in accounts if a.name in only]
+        cache_obj = Cache(cfg.settings.cache or None)
+        if dns_snapshot is not None:
+            _load_snapshot(cache_obj, dns_snapshot)
+        engine = Engine(cfg, cache=cache_obj)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except ValueError as exc:  # unknown module names
+        _err(f"{accounts_file}: {exc}")
+        return EXIT_USAGE
+    for problem in engine.registry.problems:
+        _err(problem)
+    reporter = ProgressReporter(quiet=quiet)
+    cancel = threading.Event()
+    try:
+        with reporter:
+            result = engine.run(accounts, progress=reporter, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        _err("interrupted; what was fetched is cached, run again to resume")
+        return EXIT_FAILED
+    written = write_outputs(engine, result, out_dir)
+    if anonymize:
+        written += _anonymize(Path(out_dir))
+    if report:
+        rc = _report(out_dir, None)
+        if rc != EXIT_OK:
+            return rc
+    if not quiet:
+        print_table(result)
+        print(f"\nwrote {', '.join(written)} to {out_dir}/")
+    for w in result.warnings:
+        _err(f"warning: {w}")
+    failed = [a for a in result.accounts if a.status == "failed"]
+    for a in failed:
+        _err(f"account {a.name!r} failed: {a.error}")
+    engine.cache.close()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _load_snapshot(cache: Any, path: Path) -> None:
+    import json
+
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    cache.import_dns(entries, expires=time.time() + 10 * 365 * 86400)
+
+
+def _anonymize(out: Path) -> list[str]:
+    from mailstats.anonymize import anonymize_messages_csv, load_or_create_key
+
+    key = load_or_create_key()
+    anonymize_messages_csv(out / "messages.csv", out / "messages.csv", key)
+    return []
+
+
+def print_table(result: Any) -> None:
+    """Per folder, the original's "From match count : 1512/1631" lines."""
+    checks = result.checks
+    width = max((len(c) for c in checks), default=10)
+    for acct in result.accounts:
+        status = "" if acct.status == "ok" else f"  [{acct.status}: {acct.error}]"
+        print(f"\n== {acct.name}{status}")
+        for fr in acct.folders:
+            extra = f", {fr.malformed} malformed" if fr.malformed else ""
+            print(f"{fr.folder} ({fr.role}): {fr.total} messages{extra}")
+            for check in checks:
+                matched, applicable = fr.counts.get(check, [0, 0])
+                na = f"   (applicable {applicable})" if applicable != fr.total else ""
+                print(f"  {check:<{width}} : {matched}/{fr.total}{na}")
+            for module, n in sorted(fr.errors.items()):
+                print(f"  errors in {module}: {n}")
+
+
+class ProgressReporter:
+    """A rich progress bar on a terminal, plain lines otherwise (logs, CI)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._progress: Any = None
+        self._tasks: dict[tuple[str, str, str], Any] = {}
+        self._last = 0.0
+
+    def __enter__(self) -> ProgressReporter:
+        if not self.quiet and self.tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, p: Any) -> None:
+        if self.quiet:
+            return
+        label = f"{p.account} {p.folder} {p.phase}".strip()
+        if self._progress is not None:
+            if p.phase in ("connect", "done"):
+                return
+            key = (p.account, p.folder, p.phase)
+            task = self._tasks.get(key)
+            if task is None:
+                task = self._progress.add_task(label, total=max(p.total, 1))
+                self._tasks[key] = task
+            self._progress.update(task, completed=p.done if p.total else 1, total=max(p.total, 1))
+            return
+        now = time.monotonic()
+        final = p.done == p.total
+        if final or now - self._last > 5:
+            self._last = now
+            if p.phase != "done":
+                print(f"{label}: {p.done}/{p.total}", file=sys.stderr, flush=True)
+
+
+def _report(results: str, output: str | None) -> int:
+    try:
+        from mailstats.report import write_report
+    except ImportError as exc:
+        _err(
+            f"the report needs matplotlib and scikit-learn: pip install 'mailstats[report]' ({exc})"
+        )
+        return EXIT_USAGE
+    if not (Path(results) / "summary.csv").exists():
+        _err(f"{results}: no summary.csv here; run mailstats --batch first")
+        return EXIT_USAGE
+    path = write_report(results, output)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _list_modules() -> int:
+    from mailstats.modules import available_modules
+
+    reg = available_modules()
+    for m in reg.modules:
+        flag = " (opt-in)" if m.opt_in else ""
+        print(f"{m.name:<14} v{m.version}{flag}  {m.description}")
+        for c in m.checks:
+            print(f"    {m.name}.{c}")
+    for p in reg.problems:
+        _err(p)
+    return EXIT_OK
+
+
+def _folders(accounts_file: str, name: str) -> int:
+    from mailstats.config import ConfigError, load_config, resolve_password
+    from mailstats.sources import SourceError, guess_role, open_source
+
+    try:
+        cfg = load_config(accounts_file)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    acct = next((a for a in cfg.accounts if a.name == name), None)
+    if acct is None:
+        _err(f"{accounts_file}: no account named {name!r}")
+        return EXIT_USAGE
+    try:
+        src = open_source(acct, "" if acct.is_local else resolve_password(acct))
+        folders = src.list_folders()
+        counts = src.folder_counts([f.name for f in folders if f.selectable])
+        src.close()
+    except SourceError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    mapped = acct.roles()
+    for f in folders:
+        role = mapped.get(f.name) or guess_role(f) or "-"
+        n = counts.get(f.name)
+        print(f"{f.name:<40} {'' if n is None else n:>7}  {role:<5} {' '.join(f.flags)}")
+    return EXIT_OK
+
+
+def demo_dir() -> Path:
+    return Path(__file__).resolve().parent / "demo"
+
+
+def _demo(out: str, report: bool, quiet: bool) -> int:
+    """The bundled demo: a generated Maildir, offline DNS from a bundled snapshot."""
+    import tempfile
+
+    d = demo_dir()
+    accounts = d / "accounts.toml"
+    if not accounts.exists():
+        _err(f"the demo mailbox is missing from this install ({d})")
+        return EXIT_USAGE
+    cache = os.path.join(tempfile.mkdtemp(prefix="mailstats-demo-"), "cache.sqlite")
+    return run_batch(
+        str(accounts),
+        out,
+        cache=cache,
+        report=report,
+        quiet=quiet,
+        dns_snapshot=d / "dns_snapshot.json",
+    )

@@ -1,0 +1,312 @@
+"""The accounts file (TOML): one format for `--batch` and the desktop app.
+
+The format is a contract (DESIGN.md "Accounts file"): other people's scripts write it. Errors
+name the file, the account and the key, in one line, because the person reading them is
+editing that file right now. Passwords are resolved as late as possible and never kept in a
+repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECURITY = ("ssl", "starttls", "none")
+ROLES = ("ham", "spam", "sent")
+LABELS = ("hand", "provider")
+KEYRING_SERVICE = "mailstats"
+
+_SETTINGS_KEYS = {
+    "dns_servers": list,
+    "dnsbl_zones": list,
+    "modules": list,
+    "cache": str,
+    "authserv_ids": list,
+    "reachability_port": int,
+    "dns_timeout": (int, float),
+    "dns_deadline": (int, float),
+    "batch_size": int,
+}
+_ACCOUNT_KEYS = {
+    "name": str,
+    "host": str,
+    "port": int,
+    "security": str,
+    "username": str,
+    "password": str,
+    "password_env": str,
+    "full_name": str,
+    "address": str,
+    "own_domains": list,
+    "trusted_relays": list,
+    "ham": list,
+    "spam": list,
+    "sent": list,
+    "path": str,
+    "labels": str,
+    "tls_verify": bool,
+    "ca_file": str,
+}
+
+
+class ConfigError(ValueError):
+    """A problem in the accounts file, worded for the person editing it."""
+
+
+@dataclass
+class Account:
+    name: str
+    host: str = ""
+    port: int = 0
+    security: str = "ssl"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_env: str = ""
+    full_name: str = ""
+    address: str = ""
+    own_domains: list[str] = field(default_factory=list)
+    trusted_relays: list[str] = field(default_factory=list)
+    ham: list[str] = field(default_factory=list)
+    spam: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    path: str = ""
+    labels: str = "hand"
+    tls_verify: bool = True
+    ca_file: str = ""  # extra CA bundle for a private server's certificate
+
+    @property
+    def is_local(self) -> bool:
+        return bool(self.path)
+
+    @property
+    def email(self) -> str:
+        if self.address:
+            return self.address.lower()
+        return self.username.lower() if "@" in self.username else ""
+
+    @property
+    def domains(self) -> list[str]:
+        """own_domains, defaulting to the username's domain."""
+        if self.own_domains:
+            return [d.lower().strip(".") for d in self.own_domains]
+        return [self.email.rsplit("@", 1)[1]] if "@" in self.email else []
+
+    def roles(self) -> dict[str, str]:
+        """folder -> role, sent first (DESIGN.md: friends and replies depend on it)."""
+        out: dict[str, str] = {}
+        for role in ("sent", "ham", "spam"):
+            for folder in getattr(self, role):
+                out.setdefault(folder, role)
+        return out
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """What export writes: never the plain password unless the file had one."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in _ACCOUNT_KEYS:
+            if key == "name":
+                continue
+            value = getattr(self, key)
+            default = Account.__dataclass_fields__[key].default
+            if key == "password":
+                continue
+            if value in ("", [], None) or (not callable(default) and value == default):
+                continue
+            out[key] = value
+        return out
+
+
+@dataclass
+class Settings:
+    dns_servers: list[str] = field(default_factory=list)
+    dnsbl_zones: list[str] | None = None
+    modules: list[str] | None = None
+    cache: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.extra)
+        out["dns_servers"] = list(self.dns_servers)
+        if self.dnsbl_zones is not None:
+            out["dnsbl_zones"] = list(self.dnsbl_zones)
+        if self.modules is not None:
+            out["modules"] = list(self.modules)
+        if self.cache:
+            out["cache"] = self.cache
+        return out
+
+
+@dataclass
+class Config:
+    settings: Settings = field(default_factory=Settings)
+    accounts: list[Account] = field(default_factory=list)
+    path: Path | None = None
+
+
+def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: '{key}' must be a number, not {value!r}")
+    if not isinstance(value, expected):
+        names = {list: "a list", str: "a string", int: "a number", bool: "true or false"}
+        want = names.get(expected, "a number") if not isinstance(expected, tuple) else "a number"
+        raise ConfigError(f"{where}: '{key}' must be {want}, not {type(value).__name__}")
+    if expected is list and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: '{key}' must be a list of strings")
+
+
+def parse_config(data: dict[str, Any], source: str = "accounts file") -> Config:
+    cfg = Config()
+    raw_settings = data.get("settings", {})
+    if not isinstance(raw_settings, dict):
+        raise ConfigError(f"{source}: [settings] must be a table")
+    extra = {}
+    for key, value in raw_settings.items():
+        if key in _SETTINGS_KEYS:
+            _check_type(f"{source} [settings]", key, value, _SETTINGS_KEYS[key])
+        extra[key] = value
+    cfg.settings = Settings(
+        dns_servers=list(extra.pop("dns_servers", [])),
+        dnsbl_zones=extra.pop("dnsbl_zones", None),
+        modules=extra.pop("modules", None),
+        cache=os.path.expanduser(extra.pop("cache", "")),
+        extra=extra,
+    )
+    for spec in cfg.settings.dns_servers:
+        _check_server(f"{source} [settings]", spec)
+    raw_accounts = data.get("accounts", [])
+    if not isinstance(raw_accounts, list) or not raw_accounts:
+        raise ConfigError(f"{source}: no [[accounts]] defined")
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_accounts, 1):
+        cfg.accounts.append(_parse_account(raw, f"{source}, account #{i}", seen))
+    unknown_top = set(data) - {"settings", "accounts"}
+    if unknown_top:
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown_top))}")
+    return cfg
+
+
+def _check_server(where: str, spec: str) -> None:
+    from mailstats.services.dns import parse_server
+
+    try:
+        host, port = parse_server(spec)
+        if not host or not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{where}: dns server {spec!r} is not host or host:port") from None
+
+
+def _parse_account(raw: Any, where: str, seen: set[str]) -> Account:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: 'name' is missing")
+    where = f"{where.split(', account')[0]}, account '{name}'"
+    if name in seen:
+        raise ConfigError(f"{where}: the name is used twice")
+    seen.add(name)
+    for key, value in raw.items():
+        if key not in _ACCOUNT_KEYS:
+            raise ConfigError(f"{where}: unknown key '{key}'")
+        _check_type(where, key, value, _ACCOUNT_KEYS[key])
+    acct = Account(**{k: v for k, v in raw.items()})
+    if acct.path:
+        acct.path = os.path.expanduser(acct.path)
+        if acct.host:
+            raise ConfigError(f"{where}: give either 'host' or 'path', not both")
+    else:
+        if not acct.host:
+            raise ConfigError(f"{where}: 'host' (or 'path' for a local mail store) is missing")
+        if acct.security not in SECURITY:
+            raise ConfigError(
+                f"{where}: 'security' must be one of {', '.join(SECURITY)}, not {acct.security!r}"
+            )
+        if not acct.username:
+            raise ConfigError(f"{where}: 'username' is missing")
+        if not acct.port:
+            acct.port = 993 if acct.security == "ssl" else 143
+        if not 0 < acct.port < 65536:
+            raise ConfigError(f"{where}: 'port' {acct.port} is out of range")
+    if acct.labels not in LABELS:
+        raise ConfigError(f"{where}: 'labels' must be 'hand' or 'provider'")
+    if not (acct.ham or acct.spam or acct.sent):
+        raise ConfigError(f"{where}: map at least one folder with 'ham', 'spam' or 'sent'")
+    roles: dict[str, str] = {}
+    for role in ROLES:
+        for folder in getattr(acct, role):
+            if folder in roles:
+                raise ConfigError(f"{where}: folder {folder!r} is both {roles[folder]} and {role}")
+            roles[folder] = role
+    return acct
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    cfg = parse_config(data, str(p))
+    cfg.path = p
+    base = p.parent
+    for acct in cfg.accounts:
+        if acct.path and not os.path.isabs(acct.path):
+            acct.path = str((base / acct.path).resolve())
+    if cfg.settings.cache and not os.path.isabs(cfg.settings.cache):
+        cfg.settings.cache = str((base / cfg.settings.cache).resolve())
+    return cfg
+
+
+def resolve_password(acct: Account) -> str:
+    """password_env, then password, then the system keyring; '' when none is found."""
+    if acct.password_env:
+        value = os.environ.get(acct.password_env)
+        if value:
+            return value
+    if acct.password:
+        return acct.password
+    try:
+        import keyring
+
+        return keyring.get_password(KEYRING_SERVICE, f"{acct.name}:{acct.username}") or ""
+    except Exception:  # noqa: BLE001 - no keyring backend is a normal state on servers
+        return ""
+
+
+def store_password(acct: Account, password: str) -> None:
+    import keyring
+
+    keyring.set_password(KEYRING_SERVICE, f"{acct.name}:{acct.username}", password)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{text}"'
+
+
+def dump_config(cfg: Config) -> str:
+    """TOML text for the file; plain passwords are not written (they go to the keyring)."""
+    lines = ["[settings]"]
+    for key, value in cfg.settings.as_dict().items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    for acct in cfg.accounts:
+        lines.append("")
+        lines.append("[[accounts]]")
+        for key, value in acct.to_toml_dict().items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

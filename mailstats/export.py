@@ -1,0 +1,132 @@
+"""The output files of a run (DESIGN.md "Stable formats"): other people's scripts read them.
+
+Column order and names are a contract: change them only by adding columns at the end.
+Every cell goes through `safe_cell`, because header text is attacker-controlled and a
+spreadsheet would run a cell starting with `=`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SUMMARY_COLUMNS = ["account", "folder", "role", "check", "matched", "applicable", "total"]
+MESSAGE_COLUMNS = [
+    "account",
+    "folder",
+    "role",
+    "uid",
+    "message_id",
+    "date",
+    "from_address",
+    "origin_ip",
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """CSV text for a value; formula-looking text gets a leading quote, numbers stay numbers."""
+    if value is None:
+        return ""
+    if value is True:
+        return "1"
+    if value is False:
+        return "0"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
+    """Write atomically (temp file + rename): a crash never leaves half a file behind."""
+    tmp = path.with_name(path.name + ".part")
+    n = 0
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([safe_cell(v) for v in row])
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def summary_rows(result: Any) -> Iterable[list[Any]]:
+    for acct in result.accounts:
+        for fr in acct.folders:
+            for check in result.checks:
+                matched, applicable = fr.counts.get(check, [0, 0])
+                yield [acct.name, fr.folder, fr.role, check, matched, applicable, fr.total]
+
+
+def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable[list[Any]]:
+    now = now or time.time()
+    checks, extras = result.checks, result.extras
+    for acct in result.accounts:
+        for fr in acct.folders:
+            table = engine.table_for(fr)
+            cols = table.columns
+            check_cols = [cols[c] for c in checks]
+            extra_cols = [cols[e] for e in extras]
+            when = cols["when"]
+            for i, uid in enumerate(table.uids):
+                age = int((now - when[i]) // 86400) if when[i] is not None else None
+                yield [
+                    acct.name,
+                    fr.folder,
+                    fr.role,
+                    uid,
+                    cols["message_id"][i],
+                    cols["date"][i],
+                    cols["from_address"][i],
+                    cols["origin_ip"][i],
+                    *(c[i] for c in check_cols),
+                    *(c[i] for c in extra_cols),
+                    age,
+                ]
+
+
+def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
+    """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json."""
+    from mailstats.engine import manifest
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
+    written.append("summary.csv")
+    header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days"]
+    write_csv(out / "messages.csv", header, message_rows(engine, result))
+    written.append("messages.csv")
+    written.extend(_derived(out))
+    written.append("manifest.json")
+    data = manifest(result, written)
+    tmp = out / "manifest.json.part"
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "manifest.json")
+    return written
+
+
+def _derived(out: Path) -> list[str]:
+    """indicators.csv and mailboxes.csv, computed from summary.csv alone."""
+    try:
+        from mailstats import indicators
+    except ImportError:  # built without the statistics module
+        return []
+    written = []
+    for name, fn in (
+        ("indicators.csv", getattr(indicators, "write_indicators", None)),
+        ("mailboxes.csv", getattr(indicators, "write_mailboxes", None)),
+    ):
+        if fn is not None:
+            fn(out)
+            written.append(name)
+    return written

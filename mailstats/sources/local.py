@@ -1,0 +1,259 @@
+"""Local mail stores: one mbox file, a directory of mbox files, or a Maildir (Maildir++).
+
+Local stores have no UIDs, so we make IMAP-like ones: a message's UID is its 1-based position
+(mbox order; Maildir keys sorted, which for standard time-based names is delivery order), and
+a digest of every position's key stands in for UIDVALIDITY. Appending mail keeps earlier UIDs
+and their cached results; any rewrite (a deletion, a reorder) changes the digest of the old
+prefix and the folder is analysed afresh. Files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import mailbox
+import os
+import zlib
+from collections.abc import Iterator
+from email.message import Message as EmailMessage
+from pathlib import Path
+
+from mailstats.mail.message import MAX_PARTS, MAX_RAW_BYTES, MimePart
+from mailstats.sources import (
+    FetchedHeader,
+    FolderInfo,
+    FolderState,
+    SourceError,
+    decode_slice,
+    text_sections,
+)
+
+_parser = email.parser.BytesParser(policy=email.policy.compat32)
+
+
+def split_header(raw: bytes) -> bytes:
+    """The header block, up to and including the blank line (CRLF, LF or CR-only ends)."""
+    for sep in (b"\r\n\r\n", b"\n\n", b"\r\r"):
+        idx = raw.find(sep)
+        if idx != -1:
+            return raw[: idx + len(sep)]
+    return raw
+
+
+def parts_from_email(msg: EmailMessage) -> list[MimePart]:
+    """Leaf parts with IMAP-style section numbers, from a fully parsed message."""
+    out: list[MimePart] = []
+
+    def walk(part: EmailMessage, section: str, depth: int) -> None:
+        if depth > 50 or len(out) >= MAX_PARTS:
+            return
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                for n, child in enumerate(payload, 1):
+                    walk(child, f"{section}.{n}" if section else str(n), depth + 1)
+            return
+        try:
+            ctype = part.get_content_type()
+            disp = (part.get_content_disposition() or "").lower()
+            filename = part.get_filename() or ""
+            charset = part.get_content_charset() or ""
+        except Exception:  # noqa: BLE001 - broken parameters: keep the part, lose the details
+            ctype, disp, filename, charset = "application/octet-stream", "", "", ""
+        payload = part.get_payload(decode=False)
+        size = len(payload.encode("utf-8", "surrogateescape")) if isinstance(payload, str) else 0
+        out.append(
+            MimePart(
+                content_type=ctype.lower(),
+                disposition=disp,
+                filename=str(filename),
+                size=size,
+                charset=charset,
+                section=section or "1",
+                encoding=str(part.get("Content-Transfer-Encoding", "")).strip().lower(),
+            )
+        )
+
+    walk(msg, "", 0)
+    return out
+
+
+class _Folder:
+    def __init__(self, name: str, box: mailbox.Mailbox) -> None:
+        self.name = name
+        self.box = box
+        self._keys: list[str] | None = None
+
+    def keys(self) -> list[str]:
+        if self._keys is None:
+            keys = [str(k) for k in self.box.keys()]  # noqa: SIM118 - iterating yields messages
+            if isinstance(self.box, mailbox.Maildir):
+                keys.sort()
+            else:
+                keys.sort(key=int)
+            self._keys = keys
+        return self._keys
+
+    def raw(self, key: str) -> bytes:
+        k: object = int(key) if not isinstance(self.box, mailbox.Maildir) else key
+        return self.box.get_bytes(k)  # type: ignore[arg-type]
+
+
+class LocalSource:
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"no such mail store: {self.path}")
+        self.folders: dict[str, _Folder] = {}
+        try:
+            self._discover()
+        except (OSError, mailbox.Error) as exc:
+            raise SourceError(f"cannot read mail store {self.path}: {exc}") from None
+        self.current: _Folder | None = None
+        self.stats = {"fetch_commands": 0, "headers": 0, "bodies": 0, "raw": 0, "reconnects": 0}
+
+    def _discover(self) -> None:
+        p = self.path
+        if p.is_file():
+            self.folders[p.stem] = _Folder(p.stem, mailbox.mbox(p, create=False))
+            return
+        if (p / "cur").is_dir() or (p / "new").is_dir():
+            # Maildir++: the root is INBOX, ".Sub" and ".Sub.Child" are subfolders.
+            self.folders["INBOX"] = _Folder("INBOX", mailbox.Maildir(p, create=False))
+            for child in sorted(p.iterdir()):
+                if child.name.startswith(".") and (child / "cur").is_dir():
+                    name = child.name[1:].replace(".", "/")
+                    self.folders[name] = _Folder(name, mailbox.Maildir(child, create=False))
+            return
+        for child in sorted(p.iterdir()):
+            if child.is_file() and not child.name.startswith("."):
+                with child.open("rb") as fh:
+                    head = fh.read(5)
+                if head == b"From " or child.suffix in (".mbox", ".mbx"):
+                    self.folders[child.stem] = _Folder(
+                        child.stem, mailbox.mbox(child, create=False)
+                    )
+            elif child.is_dir() and ((child / "cur").is_dir() or (child / "new").is_dir()):
+                self.folders[child.name] = _Folder(child.name, mailbox.Maildir(child, create=False))
+        if not self.folders:
+            raise SourceError(f"{p} holds no mbox files and is not a Maildir")
+
+    def list_folders(self) -> list[FolderInfo]:
+        return [
+            FolderInfo(name, (), "/", len(f.keys())) for name, f in sorted(self.folders.items())
+        ]
+
+    def folder_counts(self, names: list[str]) -> dict[str, int | None]:
+        return {n: len(self.folders[n].keys()) if n in self.folders else None for n in names}
+
+    def open_folder(self, folder: str) -> FolderState:
+        f = self.folders.get(folder)
+        if f is None:
+            raise SourceError(f"folder {folder!r} not found in {self.path}")
+        keys = f.keys()
+        if isinstance(f.box, mailbox.Maildir):
+            ids = keys
+        else:
+            # mbox keys are positions; identify each message by a digest of its From_ line
+            # and first header bytes instead, so a rewrite is noticed.
+            ids = [self._mbox_id(f, k) for k in keys]
+        digest = hashlib.sha256("\0".join(ids).encode()).hexdigest()
+        self.current = f
+        self._ids = ids
+        first = ids[0] if ids else folder
+        return FolderState(
+            uidvalidity=zlib.crc32(f"{self.path}:{folder}:{first}".encode()) or 1,
+            uids=list(range(1, len(keys) + 1)),
+            key_digest=digest,
+        )
+
+    def key_digest_prefix(self, n: int) -> str:
+        """Digest of the first n message ids: equal to the cached digest if only appends."""
+        return hashlib.sha256("\0".join(self._ids[:n]).encode()).hexdigest()
+
+    @staticmethod
+    def _mbox_id(f: _Folder, key: str) -> str:
+        msg = f.box.get_message(int(key))  # type: ignore[arg-type]
+        h = hashlib.sha1(usedforsecurity=False)
+        h.update(str(msg.get_from()).encode("utf-8", "replace"))
+        h.update(str(msg.get("Message-ID", "")).encode("utf-8", "replace"))
+        h.update(str(msg.get("Date", "")).encode("utf-8", "replace"))
+        return h.hexdigest()[:16]
+
+    def _raw(self, uid: int) -> bytes:
+        assert self.current is not None
+        return self.current.raw(self.current.keys()[uid - 1])
+
+    def fetch_headers(self, uids: list[int]) -> Iterator[FetchedHeader]:
+        for uid in uids:
+            try:
+                raw = self._raw(uid)
+            except (OSError, KeyError, IndexError):
+                continue
+            header = split_header(raw)
+            try:
+                parts = parts_from_email(_parser.parsebytes(raw))
+            except Exception:  # noqa: BLE001 - unparseable MIME: structure unknown
+                parts = None
+            self.stats["headers"] += 1
+            yield FetchedHeader(uid, header, parts, len(raw))
+
+    def fetch_bodies(self, wanted: dict[int, list[MimePart]]) -> dict[int, tuple[bytes, bool]]:
+        out: dict[int, tuple[bytes, bool]] = {}
+        for uid, parts in wanted.items():
+            try:
+                msg = _parser.parsebytes(self._raw(uid))
+            except Exception:  # noqa: BLE001
+                out[uid] = (b"", False)
+                continue
+            by_section = _sections(msg)
+            texts = []
+            for part in text_sections(parts):
+                leaf = by_section.get(part.section)
+                payload = leaf.get_payload(decode=False) if leaf is not None else ""
+                data = (
+                    payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+                )
+                texts.append(decode_slice(data[:4096], part.encoding, part.charset))
+            self.stats["bodies"] += 1
+            out[uid] = ("\n".join(texts).encode("utf-8", "replace"), False)
+        return out
+
+    def fetch_raw(self, uids: list[int]) -> dict[int, tuple[bytes, bool]]:
+        out = {}
+        for uid in uids:
+            try:
+                raw = self._raw(uid)
+            except (OSError, KeyError, IndexError):
+                continue
+            self.stats["raw"] += 1
+            out[uid] = (raw[:MAX_RAW_BYTES], len(raw) > MAX_RAW_BYTES)
+        return out
+
+    def close(self) -> None:
+        for f in self.folders.values():
+            try:
+                f.box.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _sections(msg: EmailMessage) -> dict[str, EmailMessage]:
+    out: dict[str, EmailMessage] = {}
+
+    def walk(part: EmailMessage, section: str, depth: int) -> None:
+        if depth > 50:
+            return
+        if part.is_multipart() and isinstance(part.get_payload(), list):
+            for n, child in enumerate(part.get_payload(), 1):
+                walk(child, f"{section}.{n}" if section else str(n), depth + 1)
+            return
+        out[section or "1"] = part
+
+    walk(msg, "", 0)
+    return out
+
+
+def is_local_store(path: str) -> bool:
+    return os.path.exists(path)
