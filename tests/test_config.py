@@ -1,0 +1,120 @@
+"""The accounts file: what is accepted, and errors that name file, account and key."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mailstats.cli import main
+from mailstats.config import ConfigError, dump_config, load_config, parse_config, resolve_password
+
+GOOD = """
+[settings]
+dns_servers = ["127.0.0.1:5353"]
+dnsbl_zones = ["zen.spamhaus.org"]
+modules = ["received"]
+
+[[accounts]]
+name = "work"
+host = "imap.example.org"
+security = "starttls"
+username = "me@example.org"
+password_env = "WORK_PW"
+full_name = "Dana Whitfield"
+trusted_relays = ["203.0.113.0/24", "mx.example.org"]
+ham = ["INBOX"]
+spam = ["Junk"]
+sent = ["Sent"]
+
+[[accounts]]
+name = "archive"
+path = "export.mbox"
+ham = ["export"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "accounts.toml"
+    p.write_text(text)
+    return p
+
+
+def test_good_file(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    work, archive = cfg.accounts
+    assert work.port == 143  # starttls default
+    assert work.domains == ["example.org"]
+    assert work.roles() == {"Sent": "sent", "INBOX": "ham", "Junk": "spam"}
+    assert list(work.roles())[0] == "Sent"  # sent first: friends/replies need it
+    assert archive.path == str(tmp_path / "export.mbox")  # relative to the file
+    assert cfg.settings.dns_servers == ["127.0.0.1:5353"]
+    assert cfg.settings.modules == ["received"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (('security = "starttls"', 'security = "tls"'), ["account 'work'", "'security'"]),
+        (('username = "me@example.org"\n', ""), ["account 'work'", "'username'"]),
+        (('ham = ["INBOX"]', 'ham = "INBOX"'), ["account 'work'", "'ham'", "list"]),
+        (("full_name", "fullname"), ["account 'work'", "unknown key 'fullname'"]),
+        (('spam = ["Junk"]', 'spam = ["INBOX"]'), ["'INBOX'", "both ham and spam"]),
+        (("127.0.0.1:5353", "127.0.0.1:99999"), ["[settings]", "dns server"]),
+    ],
+)
+def test_errors_name_file_account_key(tmp_path: Path, edit, words) -> None:
+    p = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert str(p) in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_not_toml_and_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[[accounts]\nname="))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_cli_exit_code_2_and_no_traceback(tmp_path: Path, capsys) -> None:
+    p = write(tmp_path, GOOD.replace('security = "starttls"', 'security = "tls"'))
+    assert main(["--batch", str(p), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "'security'" in err
+
+
+def test_password_sources(monkeypatch) -> None:
+    cfg = parse_config(tomllib.loads(GOOD))
+    work = cfg.accounts[0]
+    monkeypatch.setenv("WORK_PW", "s3cret-env")
+    assert resolve_password(work) == "s3cret-env"
+    monkeypatch.delenv("WORK_PW")
+    work.password = "inline"
+    assert resolve_password(work) == "inline"
+    assert "inline" not in repr(work)
+
+
+def test_dump_roundtrip_never_writes_password(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    cfg.accounts[0].password = "do-not-write-me"
+    text = dump_config(cfg)
+    assert "do-not-write-me" not in text
+    again = parse_config(tomllib.loads(text))
+    assert [a.name for a in again.accounts] == ["work", "archive"]
+    assert again.accounts[0].trusted_relays == ["203.0.113.0/24", "mx.example.org"]
+    assert again.accounts[0].security == "starttls"
+
+
+def test_cache_file_is_private(tmp_path: Path) -> None:
+    from mailstats.cache import Cache
+
+    c = Cache(tmp_path / "c.sqlite")
+    c.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "c.sqlite").st_mode) == 0o600
