@@ -1,0 +1,272 @@
+"""DKIM: is the message signed, does a signature verify *now*, and is it the From domain's?
+
+Why it looks like this:
+- Verification needs the exact bytes of the whole message, so the module asks for the raw
+  message (`needs` "raw") but only for messages that carry a DKIM-Signature (`wants`): an
+  unsigned message costs no body download.
+- dkimpy does the cryptography; its key look-up goes through `services.dns` (cached,
+  concurrent, timeouts reported as "unknown") via a small `dnsfunc` adapter, never through
+  dkimpy's own resolver.
+- dkimpy answers only True/False and logs the reason. The study needs to know *why* a
+  signature fails (a rotated key after months in an archive is not a forgery), so the
+  adapter records what DNS said and the module sorts each failure into a small set of
+  classes (the `failure` extra).
+- "Unknown" is kept apart from "invalid": a DNS timeout, a message cut at the 1 MiB fetch
+  cap or an algorithm this installation cannot check gives None, not False.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dkim as dkimpy
+from dkim.util import InvalidTagValueList, parse_tag_value
+
+from mailstats.modules import HEADER, RAW, Module, Value
+
+if TYPE_CHECKING:
+    from mailstats.mail.message import Message
+    from mailstats.services import Services
+
+#: Signatures beyond this many are ignored: each costs a key look-up and an RSA operation.
+MAX_SIGNATURES = 8
+
+BODY_HASH = "body_hash"
+BAD_SIGNATURE = "bad_signature"
+KEY_MISSING = "key_missing"
+KEY_REVOKED = "key_revoked"
+MALFORMED = "malformed"
+UNSUPPORTED = "unsupported_algorithm"
+DNS_ERROR = "dns_error"
+EXPIRED = "expired"
+TRUNCATED = "truncated"
+NOT_FETCHED = "not_fetched"
+
+#: Failure classes that say nothing about the signature itself: valid is None, not False.
+UNDECIDED = frozenset({DNS_ERROR, TRUNCATED, NOT_FETCHED})
+
+# dkimpy logs every failure at ERROR level; the module reports them itself.
+_quiet = logging.getLogger("mailstats.modules.dkim.dkimpy")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+
+@dataclass
+class SigResult:
+    domain: str
+    valid: bool | None
+    failure: str = ""  # "" when valid
+    detail: str = ""
+
+
+class _KeyLookup:
+    """dkimpy `dnsfunc` over services.dns that remembers what the look-up returned."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.failed_status = ""
+        self.record: bytes | None = None
+        self.name = ""
+
+    def __call__(self, name: bytes | str, timeout: float = 5) -> bytes | None:
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        self.name = name.rstrip(".")
+        answer = self.services.dns.query(self.name, "TXT")
+        if answer.failed:
+            self.failed_status = answer.status
+            raise dkimpy.DnsTimeoutError(f"{self.name}: {answer.status}")
+        if not answer.records:
+            return None
+        # Several TXT records at a selector: prefer the one that is a DKIM key.
+        records = sorted(answer.records, key=lambda r: "p=" not in r)
+        self.record = records[0].encode("utf-8", "replace")
+        return self.record
+
+
+def signature_tags(value: str) -> dict[str, str]:
+    """Tags of one DKIM-Signature header value; {} when it is not a tag list."""
+    try:
+        tags = parse_tag_value(value.encode("utf-8", "replace"))
+    except (InvalidTagValueList, ValueError, IndexError):
+        return {}
+    return {k.decode("ascii", "replace"): v.decode("utf-8", "replace") for k, v in tags.items()}
+
+
+def _key_name(tags: dict[str, str]) -> str | None:
+    d, s = tags.get("d", "").strip(), tags.get("s", "").strip()
+    if not d or not s or re.search(r"[\s;\\]", d + s):
+        return None
+    return f"{s}._domainkey.{d}"
+
+
+def _classify_false(lookup: _KeyLookup) -> tuple[str, str]:
+    """Why dkimpy returned False: its own reasons only go to its log."""
+    if lookup.failed_status:
+        return DNS_ERROR, f"key look-up {lookup.name}: {lookup.failed_status}"
+    if lookup.record is None:
+        return KEY_MISSING, f"no key at {lookup.name}"
+    try:
+        tags = parse_tag_value(lookup.record)
+    except InvalidTagValueList:
+        return MALFORMED, f"key record at {lookup.name} is not a tag list"
+    if b"p" in tags and not tags[b"p"].strip():
+        return KEY_REVOKED, f"key at {lookup.name} is revoked (empty p=)"
+    if b"p" not in tags:
+        return KEY_MISSING, f"record at {lookup.name} has no p= key"
+    if tags.get(b"k", b"rsa") not in (b"rsa", b"ed25519"):
+        return UNSUPPORTED, f"key type k={tags[b'k'].decode('ascii', 'replace')}"
+    try:
+        dkimpy.evaluate_pk(lookup.name, lookup.record)
+    except dkimpy.NaClNotFoundError:
+        return UNSUPPORTED, "ed25519 key; pynacl is not installed"
+    except Exception as exc:  # noqa: BLE001 - anything dkimpy rejects in a key
+        return MALFORMED, f"key at {lookup.name} unusable: {exc}"
+    return BAD_SIGNATURE, "signature does not match the signed headers"
+
+
+def verify_one(d: dkimpy.DKIM, idx: int, services: Services, truncated: bool) -> SigResult:
+    """Verify signature `idx` of a parsed message and say why it fails."""
+    lookup = _KeyLookup(services)
+    domain = ""
+    try:
+        prep = d.verify_headerprep(idx)
+        if prep:
+            domain = prep[0].get(b"d", b"").decode("utf-8", "replace").strip().lower()
+        ok = bool(d.verify(idx=idx, dnsfunc=lookup))
+    except dkimpy.ValidationError as exc:
+        text = str(exc)
+        domain = domain or _domain_of(d, idx)
+        if "body hash mismatch" in text:
+            if truncated:
+                return SigResult(domain, None, TRUNCATED, "message cut at the fetch cap")
+            return SigResult(domain, False, BODY_HASH, "body changed since signing")
+        if "unknown signature algorithm" in text:
+            return SigResult(domain, False, UNSUPPORTED, text[:200])
+        if "x= value is past" in text:
+            return SigResult(domain, False, EXPIRED, "signature expired (x=)")
+        return SigResult(domain, False, MALFORMED, text[:200])
+    except dkimpy.NaClNotFoundError:
+        return SigResult(domain, None, UNSUPPORTED, "ed25519 needs pynacl, not installed")
+    except (dkimpy.UnknownKeyTypeError, dkimpy.KeyFormatError) as exc:
+        # Raised after the key loaded: a key under 1024 bits or an unusable key type.
+        return SigResult(domain, False, UNSUPPORTED, str(exc)[:200])
+    except dkimpy.DKIMException as exc:
+        return SigResult(domain or _domain_of(d, idx), False, MALFORMED, str(exc)[:200])
+    except Exception as exc:  # noqa: BLE001 - hostile input must not escape dkimpy
+        return SigResult(domain or _domain_of(d, idx), False, MALFORMED, repr(exc)[:200])
+    if ok:
+        return SigResult(domain, True)
+    failure, detail = _classify_false(lookup)
+    return SigResult(domain, None if failure in UNDECIDED else False, failure, detail)
+
+
+def _domain_of(d: dkimpy.DKIM, idx: int) -> str:
+    try:
+        sigs = [v for k, v in d.headers if k.lower() == b"dkim-signature"]
+        return signature_tags(sigs[idx].decode("utf-8", "replace")).get("d", "").strip().lower()
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+class Dkim(Module):
+    name = "dkim"
+    version = "1"
+    description = "DKIM signatures: present, verifying now, aligned with the From domain."
+    needs = frozenset({HEADER, RAW})
+    checks = ("signed", "valid", "aligned")
+    extras = ("failure",)
+    evidence = "now"
+
+    def wants(self, msg: Message, item: str) -> bool:
+        if item == RAW:
+            return bool(msg.raw_header_all("DKIM-Signature"))
+        return False
+
+    def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
+        names = (
+            _key_name(signature_tags(v))
+            for v in msg.raw_header_all("DKIM-Signature")[:MAX_SIGNATURES]
+        )
+        return [(n, "TXT") for n in names if n]
+
+    def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
+        headers = msg.raw_header_all("DKIM-Signature")
+        if not headers:
+            return {
+                "signed": False,
+                "valid": False,
+                "aligned": False,
+                "failure": None,
+                "_why": {"signed": "no DKIM-Signature header"},
+            }
+        from_domain = _from_domain(msg)
+        if msg.raw_bytes is None:
+            results = [SigResult("", None, NOT_FETCHED, "the whole message was not fetched")]
+        else:
+            results = self._verify_all(msg.raw_bytes, services, msg.raw_truncated)
+        return _summarise(results, from_domain, services)
+
+    def _verify_all(self, raw: bytes, services: Services, truncated: bool) -> list[SigResult]:
+        try:
+            d = dkimpy.DKIM(raw, logger=_quiet)
+        except Exception as exc:  # noqa: BLE001 - dkimpy's parser raises on odd header lines
+            return [SigResult("", False, MALFORMED, f"message not parseable: {exc}"[:200])]
+        count = sum(1 for k, _ in d.headers if k.lower() == b"dkim-signature")
+        if count == 0:
+            # The header parser saw one but dkimpy's did not (e.g. an obsolete folded name).
+            return [SigResult("", False, MALFORMED, "DKIM-Signature not parseable")]
+        return [verify_one(d, i, services, truncated) for i in range(min(count, MAX_SIGNATURES))]
+
+
+def _summarise(
+    results: list[SigResult], from_domain: str, services: Services
+) -> dict[str, Value | dict]:
+    def aligned(r: SigResult) -> bool:
+        return bool(from_domain) and services.domains.same_registrable(r.domain, from_domain)
+
+    valid_sigs = [r for r in results if r.valid]
+    undecided = [r for r in results if r.valid is None]
+    why: dict[str, str] = {}
+    if valid_sigs:
+        valid: bool | None = True
+        failure = None
+        why["valid"] = "valid: " + ", ".join(f"d={r.domain}" for r in valid_sigs)
+    elif undecided:
+        valid = None
+        failure = undecided[0].failure
+        why["valid"] = f"unknown: {undecided[0].detail}"
+    else:
+        valid = False
+        failure = results[0].failure
+        why["valid"] = "; ".join(f"d={r.domain or '?'} {r.failure} ({r.detail})" for r in results)[
+            :500
+        ]
+    if not from_domain:
+        is_aligned: bool | None = None
+        why["aligned"] = "no parseable From domain"
+    elif any(aligned(r) for r in valid_sigs):
+        is_aligned = True
+    elif any(aligned(r) or not r.domain for r in undecided):
+        is_aligned = None
+        why["aligned"] = "a signature that could be the From domain's is unverifiable"
+    else:
+        is_aligned = False
+        if valid_sigs:
+            why["aligned"] = f"no valid signature for {from_domain}"
+    return {"signed": True, "valid": valid, "aligned": is_aligned, "failure": failure, "_why": why}
+
+
+def _from_domain(msg: Message) -> str:
+    try:
+        addr = msg.from_address
+    except Exception:  # noqa: BLE001
+        return ""
+    return (addr.domain or "").lower() if addr is not None else ""
+
+
+MODULE = Dkim
