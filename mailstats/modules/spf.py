@@ -1,0 +1,183 @@
+"""SPF: would the sender's domain authorise the origin IP *now*?
+
+Why it looks like this:
+- pyspf evaluates the record (macros, include/redirect, the 10-look-up and void limits), but
+  its own look-ups call `dns.resolver.query`, deprecated and blind to our cache, timeouts and
+  configured servers. pyspf resolves everything through one module-level hook,
+  `spf.DNSLookup(name, qtype, strict, timeout)`; `_lookup` below replaces it once, at import,
+  and answers from the `services.dns` of the evaluation running in this thread/context. With
+  no resolver in context it raises TempError, so nothing ever falls back to pyspf's resolver.
+- The identity is the envelope sender as the final delivery recorded it in Return-Path (the
+  topmost one). A null sender (`<>`, bounces) uses the HELO identity, as RFC 7208 2.4 says.
+  Without a Return-Path the envelope sender is unknown and the check is None: the From
+  domain is *not* substituted, because ESPs and lists send with their own bounce domain and
+  From-domain SPF would then measure something else (that is DMARC alignment, not SPF).
+- temperror (a DNS failure) is "unknown" (None); permerror is a decidable "not pass".
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import re
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import spf as pyspf
+
+from mailstats.modules import HEADER, Module, Value
+
+if TYPE_CHECKING:
+    from mailstats.mail.message import Message
+    from mailstats.services import Services
+    from mailstats.services.dns import Resolver
+
+RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+
+_current: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
+    "mailstats_spf_resolver", default=None
+)
+
+
+def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> list:
+    """pyspf's DNSLookup contract: [((name, qtype), value), ...]; TempError on failure."""
+    resolver = _current.get()
+    if resolver is None:
+        raise pyspf.TempError("DNS: no mailstats resolver in context")
+    name = str(name).rstrip(".")
+    qtype = str(qtype).upper()
+    if qtype == "SPF":
+        return []  # type 99 is obsolete (RFC 7208 3.1); pyspf only asks for it in harsh mode
+    answer = resolver.query(name, qtype)
+    if answer.failed:
+        raise pyspf.TempError(f"DNS {answer.status} for {name} {qtype}")
+    out: list = []
+    for rec in answer.records:
+        if qtype == "MX":
+            pref, _, host = rec.partition(" ")
+            try:
+                out.append(((name, qtype), (int(pref), host.strip().rstrip("."))))
+            except ValueError:
+                continue
+        elif qtype == "TXT":
+            # pyspf joins the character-strings of one record itself; ours are joined already.
+            out.append(((name, qtype), [rec.encode("utf-8")]))
+        else:  # A, AAAA, PTR
+            out.append(((name, qtype), rec))
+    return out
+
+
+pyspf.DNSLookup = _lookup
+
+
+def envelope_sender(msg: Message) -> str | None:
+    """The topmost Return-Path's address; '' for the null sender; None when absent."""
+    values = msg.raw_header_all("Return-Path")
+    if not values:
+        return None
+    value = values[0].strip()
+    m = re.search(r"<([^<>]*)>", value)
+    addr = (m.group(1) if m else value).strip().strip('"')
+    if addr.startswith("@") and ":" in addr:  # obsolete source route <@relay:user@host>
+        addr = addr.split(":", 1)[1]
+    return addr
+
+
+def _helo_usable(helo: str) -> bool:
+    helo = helo.strip().rstrip(".")
+    if "." not in helo or helo.startswith("["):
+        return False
+    try:
+        ipaddress.ip_address(helo)
+        return False
+    except ValueError:
+        return True
+
+
+class Spf(Module):
+    name = "spf"
+    version = "1"
+    description = "SPF of the Return-Path domain passes for the origin IP (evaluated now)."
+    needs = frozenset({HEADER})
+    checks = ("pass",)
+    extras = ("result",)
+    evidence = "now"
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def _inputs(self, msg: Message, services: Services) -> tuple[str, str, str] | str:
+        """(ip, sender, helo) for pyspf, or the reason the check cannot be decided."""
+        from mailstats.mail.received import find_origin
+
+        try:
+            found = find_origin(msg.hops, services.identity)
+        except Exception:  # noqa: BLE001 - broken Received headers: no origin
+            found = None
+        if not found or not found[1].ip:
+            return "no public origin IP in the Received headers"
+        ip, helo = found[1].ip, (found[1].helo or "").strip()
+        sender = envelope_sender(msg)
+        if sender is None:
+            return "no Return-Path: the envelope sender is unknown"
+        if "@" not in sender or not sender.rsplit("@", 1)[1].strip():
+            # Null sender or no domain: RFC 7208 2.4 checks the HELO identity instead.
+            if not _helo_usable(helo):
+                return "null envelope sender and no usable HELO name"
+            sender = ""
+        return ip, sender, helo
+
+    def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
+        inputs = self._inputs(msg, services)
+        if isinstance(inputs, str):
+            return ()
+        _, sender, helo = inputs
+        domain = sender.rsplit("@", 1)[1] if sender else helo
+        return [(domain.strip().rstrip("."), "TXT")]
+
+    def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
+        inputs = self._inputs(msg, services)
+        if isinstance(inputs, str):
+            return {"pass": None, "result": None, "_why": {"pass": inputs}}
+        result, explanation = self.check(*inputs, services=services)
+        ident = f"{inputs[1]}" if inputs[1] else f"HELO {inputs[2]}"
+        why = f"SPF {result} for {ident} from {inputs[0]}"
+        if explanation:
+            why += f": {explanation}"
+        return {
+            "pass": None if result == "temperror" else result == "pass",
+            "result": result,
+            "_why": {"pass": why[:300]},
+        }
+
+    def check(self, ip: str, sender: str, helo: str, *, services: Services) -> tuple[str, str]:
+        key = (ip, sender.lower(), helo.lower())
+        with self._lock:
+            hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        token = _current.set(services.dns)
+        try:
+            q = pyspf.query(i=ip, s=sender, h=helo, querytime=20)
+            result, _code, explanation = q.check()
+        except pyspf.TempError as exc:
+            result, explanation = "temperror", str(exc)
+        except pyspf.PermError as exc:
+            result, explanation = "permerror", str(exc)
+        except Exception as exc:  # noqa: BLE001 - pyspf on hostile records/addresses
+            result, explanation = "permerror", f"pyspf: {exc!r}"
+        finally:
+            _current.reset(token)
+        result = str(result).lower()
+        if result not in RESULTS:  # 'ambiguous' etc. only occur in harsh mode
+            result = "permerror"
+        out = (result, str(explanation or "")[:200])
+        if result != "temperror":
+            with self._lock:
+                self._memo[key] = out
+        return out
+
+
+MODULE = Spf

@@ -1,0 +1,142 @@
+"""spf: pyspf evaluated over services.dns against records served by a real dnsmasq."""
+
+from __future__ import annotations
+
+import pytest
+import spf as pyspf
+from mod_network_support import DnsRecords, dnsmasq, message, received, services
+
+from mailstats.modules import spf as spf_module
+from mailstats.modules.spf import Spf, envelope_sender
+
+IP = "198.51.100.7"
+
+
+def _records() -> DnsRecords:
+    rec = DnsRecords()
+    rec.txt += [
+        ("example.com", "v=spf1 ip4:198.51.100.0/24 -all"),
+        ("example.com", "google-site-verification=abc123"),  # unrelated TXT alongside
+        ("soft.example", "v=spf1 ~all"),
+        ("neutral.example", "v=spf1 ?all"),
+        ("include.example", "v=spf1 include:example.com -all"),
+        ("mx.example", "v=spf1 mx -all"),
+        ("a.example", "v=spf1 a:host.a.example -all"),
+        ("ptr.example", "v=spf1 ptr -all"),
+        ("v6.example", "v=spf1 ip6:2001:db8::/32 -all"),
+        ("perm.example", "v=spf1 foo:bar -all"),
+        ("two.example", "v=spf1 -all"),
+        ("two.example", "v=spf1 +all"),
+        ("helo.example", "v=spf1 ip4:198.51.100.0/24 -all"),
+        ("slowinc.example", "v=spf1 include:slow.example -all"),
+        (
+            "long.example",
+            "v=spf1 " + " ".join(f"ip4:192.0.2.{i}" for i in range(1, 30)) + f" ip4:{IP} -all",
+        ),
+    ]
+    rec.hosts += [
+        ("nospf.example", "203.0.113.1"),
+        ("mail.mx.example", "203.0.113.5"),
+        ("host.a.example", "203.0.113.6"),
+        ("out.ptr.example", "203.0.113.7"),
+    ]
+    rec.mx.append(("mx.example", "mail.mx.example", 10))
+    rec.timeout.append("slow.example")
+    return rec
+
+
+@pytest.fixture(scope="module")
+def server():
+    with dnsmasq(_records()) as srv:
+        yield srv
+
+
+def _eval(server, return_path: str | None, ip: str = IP, helo: str = "out.sender.example"):
+    headers = ""
+    if return_path is not None:
+        headers += f"Return-Path: {return_path}\r\n"
+    headers += received(ip, helo=helo) + "From: a@example.com\r\n"
+    svc = services(server.server_spec)
+    module = Spf()
+    m = message(headers)
+    svc.dns.prefetch(module.prefetch(m, svc))
+    return module.evaluate(m, svc)
+
+
+@pytest.mark.parametrize(
+    ("rp", "ip", "result"),
+    [
+        ("<bounce@example.com>", IP, "pass"),
+        ("<bounce@example.com>", "203.0.113.99", "fail"),
+        ("<x@soft.example>", IP, "softfail"),
+        ("<x@neutral.example>", IP, "neutral"),
+        ("<x@nospf.example>", IP, "none"),
+        ("<x@nothere.example>", IP, "none"),  # NXDOMAIN: no record, decidably not pass
+        ("<x@include.example>", IP, "pass"),
+        ("<x@mx.example>", "203.0.113.5", "pass"),  # MX answers parsed by the adapter
+        ("<x@mx.example>", IP, "fail"),
+        ("<x@a.example>", "203.0.113.6", "pass"),
+        ("<x@ptr.example>", "203.0.113.7", "pass"),  # PTR + forward confirmation
+        ("<x@v6.example>", "2001:db8::5", "pass"),
+        ("<x@perm.example>", IP, "permerror"),
+        ("<x@two.example>", IP, "permerror"),
+        ("<x@long.example>", IP, "pass"),  # > 255 bytes: split strings joined
+        ("<x@long.example>", "192.0.2.200", "fail"),
+    ],
+)
+def test_results(server, rp, ip, result):
+    res = _eval(server, rp, ip=ip)
+    assert res["result"] == result
+    assert res["pass"] is (result == "pass")
+
+
+def test_dns_failure_is_temperror_and_unknown(server):
+    res = _eval(server, "<x@slowinc.example>")
+    assert res["result"] == "temperror"
+    assert res["pass"] is None
+
+
+def test_null_sender_uses_helo_identity(server):
+    res = _eval(server, "<>", helo="helo.example")
+    assert res["result"] == "pass"
+    assert "HELO helo.example" in res["_why"]["pass"]
+    res = _eval(server, "<>", ip="203.0.113.99", helo="helo.example")
+    assert res["result"] == "fail"
+    res = _eval(server, "<>", helo="[198.51.100.7]")
+    assert res["pass"] is None and res["result"] is None
+
+
+def test_missing_inputs_are_unknown(server):
+    assert _eval(server, None)["pass"] is None  # no Return-Path: envelope sender unknown
+    res = _eval(server, "<bounce@example.com>", ip="10.0.0.1")  # no public origin
+    assert res["pass"] is None and "origin" in res["_why"]["pass"]
+
+
+def test_return_path_parsing():
+    def rp(value: str) -> str | None:
+        return envelope_sender(message(f"Return-Path: {value}\r\n"))
+
+    assert rp("<a@b.example>") == "a@b.example"
+    assert rp("a@b.example") == "a@b.example"
+    assert rp("<>") == ""
+    assert rp("<@relay.example:a@b.example>") == "a@b.example"
+    assert envelope_sender(message("Subject: x\r\n")) is None
+    # The topmost Return-Path is the final delivery's.
+    two = message("Return-Path: <top@a.example>\r\nReturn-Path: <old@b.example>\r\n")
+    assert envelope_sender(two) == "top@a.example"
+
+
+def test_pyspf_resolves_only_through_services_dns(server):
+    assert pyspf.DNSLookup is spf_module._lookup
+    with pytest.raises(pyspf.TempError):
+        spf_module._lookup("example.com", "TXT")  # no resolver in context: never pyspf's own
+    before = len(server.query_log())
+    _eval(server, "<x@include.example>")
+    asked = server.query_log()[before:]
+    assert ("TXT", "include.example") in asked and ("TXT", "example.com") in asked
+
+
+def test_hostile_inputs_never_raise(server):
+    for rp in ("<x@>", "<x@.....>", "<x@" + "a" * 300 + ".example>", "<x@exa mple.com>", "<@>"):
+        res = _eval(server, rp)
+        assert res["pass"] in (False, None)
