@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS dns(
     PRIMARY KEY(name, rdtype)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results(
     account TEXT, folder TEXT, module TEXT, version TEXT, fingerprint TEXT, chunk INTEGER,
-    data BLOB, PRIMARY KEY(account, folder, module, version, fingerprint, chunk));
+    uids BLOB, data BLOB, PRIMARY KEY(account, folder, module, version, fingerprint, chunk));
 """
 
 
@@ -52,6 +53,16 @@ def _pack(obj: Any) -> bytes:
 
 def _unpack(blob: bytes) -> Any:
     return json.loads(zlib.decompress(blob))
+
+
+def _pack_uids(uids: Iterable[int]) -> bytes:
+    return zlib.compress(array("Q", sorted(uids)).tobytes(), 1)
+
+
+def _unpack_uids(blob: bytes) -> array:
+    out = array("Q")
+    out.frombytes(zlib.decompress(blob))
+    return out
 
 
 class Cache:
@@ -248,7 +259,7 @@ class Cache:
                 (account, folder, module),
             ).fetchone()
             self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?)",
                 (
                     account,
                     folder,
@@ -256,6 +267,7 @@ class Cache:
                     version,
                     fp,
                     row[0] + 1,
+                    _pack_uids(results),
                     _pack({str(k): v for k, v in results.items()}),
                 ),
             )
@@ -277,7 +289,7 @@ class Cache:
                 (account, folder, module),
             )
             self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?)",
                 (
                     account,
                     folder,
@@ -285,6 +297,7 @@ class Cache:
                     version,
                     fp,
                     0,
+                    _pack_uids(merged),
                     _pack({str(k): v for k, v in merged.items()}),
                 ),
             )
