@@ -1,9 +1,9 @@
 """A combined model: how well do all checks together separate ham from spam?
 
 Single-check rates (indicators.py) cannot show redundancy (DKIM signed and DKIM aligned say
-much the same thing) or interactions. A shallow decision tree answers "which few checks, in
-which order" in a form one can read; a random forest gives a stronger upper bound and
-importances. Neither is meant as a filter.
+much the same thing) or interactions. A shallow decision tree (depth 3 by default: 8 leaves
+still read at a glance) answers "which few checks, in which order" in a form one can read; a
+random forest gives a stronger upper bound and importances. Neither is meant as a filter.
 
 Choices:
 - Features: the check columns of messages.csv, encoded True=1, False=0, None=-1. A tree then
@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ BASE_COLUMNS = (
     "origin_ip",
 )
 NONE_VALUE = -1
+_VALUE_RE = re.compile(r"value = \[([0-9.e+-]+), ([0-9.e+-]+)\]")
 
 
 @dataclass
@@ -164,6 +166,7 @@ class ModelResult:
     tree_importances: dict[str, float] = field(default_factory=dict)
     forest_importances: dict[str, float] = field(default_factory=dict)
     tree_rules: str = ""
+    tree_depth: int = 0
     fitted_tree: Any = field(default=None, repr=False, compare=False)
 
 
@@ -203,7 +206,7 @@ def fit_models(
     table: MessageTable,
     *,
     features: list[str] | None = None,
-    max_depth: int = 4,
+    max_depth: int = 3,
     n_estimators: int = 100,
     random_state: int = 0,
 ) -> ModelResult:
@@ -269,6 +272,7 @@ def fit_models(
     result.forest_importances = _ranked(features, forest.feature_importances_)
     result.tree_rules = export_text(tree, feature_names=features, show_weights=True)
     result.fitted_tree = tree
+    result.tree_depth = max_depth
     result.ok = True
     return result
 
@@ -300,18 +304,30 @@ def render_tree_png(result: ModelResult, dpi: int = 110) -> bytes | None:
     tree = result.fitted_tree
     depth = max(1, tree.get_depth())
     leaves = max(2, tree.get_n_leaves())
-    fig, ax = plt.subplots(figsize=(min(24, 2.2 * leaves + 2), 1.9 * (depth + 1)))
-    plot_tree(
+    fig, ax = plt.subplots(figsize=(min(22, 1.75 * leaves + 1.5), 1.6 * (depth + 1)))
+    annotations = plot_tree(
         tree,
         feature_names=result.features,
         class_names=["ham", "spam"],
-        filled=True,
+        filled=False,
         impurity=False,
         proportion=True,
         rounded=True,
-        fontsize=8,
+        fontsize=9,
         ax=ax,
     )
+    # The report's colours (ham blue, spam red) instead of plot_tree's palette, shaded by
+    # purity; the proportions are read back from each box's "value = [ham, spam]" line.
+    for ann in annotations:
+        found = _VALUE_RE.search(ann.get_text())
+        patch = ann.get_bbox_patch()
+        if not found or patch is None:
+            continue
+        ham, spam = float(found.group(1)), float(found.group(2))
+        p_spam = spam / (ham + spam) if ham + spam else 0.5
+        strength = abs(p_spam - 0.5) * 2
+        base = (0.84, 0.1, 0.11) if p_spam > 0.5 else (0.17, 0.51, 0.73)
+        patch.set_facecolor(tuple(1 - strength * 0.55 * (1 - c) for c in base))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
