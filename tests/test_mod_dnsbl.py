@@ -150,9 +150,7 @@ def test_unusable_zone_is_left_out_not_counted_as_listing(server):
 def test_blocked_answer_is_unknown_with_one_warning(server):
     module, svc = _prepared(server, [PARTIAL])
     assert not module.unusable
-    r1, r2 = _run(
-        module, svc, message(received(REFUSED_IP)), message(received(REFUSED_IP), uid=2)
-    )
+    r1, r2 = _run(module, svc, message(received(REFUSED_IP)), message(received(REFUSED_IP), uid=2))
     assert r1["listed"] is None and r2["listed"] is None
     assert r1[column_name(PARTIAL)] == "127.255.255.254"
     assert module.counters()[f"{PARTIAL}.blocked"] == 2
