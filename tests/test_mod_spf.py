@@ -140,3 +140,29 @@ def test_hostile_inputs_never_raise(server):
     for rp in ("<x@>", "<x@.....>", "<x@" + "a" * 300 + ".example>", "<x@exa mple.com>", "<@>"):
         res = _eval(server, rp)
         assert res["pass"] in (False, None)
+
+
+def test_corpus_never_raises(server):
+    from mod_network_support import corpus_files, corpus_message
+
+    from mailstats.modules.dnsbl import Dnsbl
+    from mailstats.modules.domain import Domain
+    from mailstats.modules.dynamic import Dynamic
+
+    svc = services(server.server_spec, settings={"dnsbl_zones": ["none.bl.example"]})
+    modules = [Spf(), Dnsbl(), Domain(), Dynamic()]
+    for mod in modules:
+        mod.prepare(svc)
+    counts: dict[str, int] = {}
+    for i, path in enumerate(corpus_files()):
+        m = corpus_message(path, uid=i)
+        for mod in modules:
+            svc.dns.prefetch(mod.prefetch(m, svc))
+            res = mod.evaluate(m, svc)
+            for check in mod.checks:
+                assert res[check] in (True, False, None), (path, mod.name)
+        res = modules[0].evaluate(m, svc)
+        counts[str(res["result"])] = counts.get(str(res["result"]), 0) + 1
+    # Nothing but the fixture records is served: no corpus sender can pass.
+    assert "pass" not in counts
+    assert counts.get("none", 0) > 100
