@@ -183,6 +183,7 @@ class Engine:
         self._cancel = threading.Event()
         self._fetch_stats: dict[str, int] = {}
         self._services: dict[str, Services] = {}
+        self._probe: Any = None
 
     # -- public -----------------------------------------------------------------------
     def run(
@@ -218,19 +219,23 @@ class Engine:
         )
 
     def services_for(self, account: Account, sent_index: SentIndex | None) -> Services:
-        probe = None
-        if any(m.name == "reachability" for m in self.modules):
-            from mailstats.services.probe import TcpProber
-
-            probe = TcpProber(port=int(self.config.settings.extra.get("reachability_port", 25)))
         return Services(
             dns=self.resolver,
             domains=self.domains,
             identity=identity_for(account),
             sent_index=sent_index,
             settings=self.config.settings.as_dict(),
-            probe=probe,
+            probe=self._prober(),
         )
+
+    def _prober(self) -> Any:
+        """One TCP prober per run (each IP probed once), only when the opt-in module runs."""
+        if self._probe is None and any(m.name == "reachability" for m in self.modules):
+            from mailstats.services.probe import TcpProber
+
+            port = int(self.config.settings.extra.get("reachability_port", 25))
+            self._probe = TcpProber(port=port)
+        return self._probe
 
     def run_account(self, acct: Account) -> AccountResult:
         result = AccountResult(acct.name, acct.labels)
@@ -463,15 +468,16 @@ class Engine:
         if queries:
             services.dns.prefetch(queries)
         probe = services.probe
-        if probe is not None and hasattr(probe, "prefetch"):
+        if probe is not None and "reachability" in missing:
+            from mailstats.mail.received import find_origin
+
             ips = []
             for msg in msgs:
-                from mailstats.mail.received import find_origin
-
-                origin = find_origin(msg.hops, services.identity)
-                if origin:
-                    ips.append(origin[1].ip)
-            if any(m.name == "reachability" for m in mods):
+                if msg.uid in missing["reachability"]:
+                    origin = find_origin(msg.hops, services.identity)
+                    if origin:
+                        ips.append(origin[1].ip)
+            if ips:
                 probe.prefetch(ips)
 
     def folder_table(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -103,6 +104,10 @@ class Module:
         ]
         if self.uses_sent_index:
             parts.append(services.sent_index.digest() if services.sent_index else "no-sent")
+        if self.evidence == "now":
+            # Live-network answers go stale: re-evaluate once per period (default 7 days).
+            days = float(services.settings.get("now_max_age_days", 7) or 7)
+            parts.append(str(int(time.time() // (days * 86400))))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
     def columns(self) -> list[str]:
