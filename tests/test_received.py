@@ -438,3 +438,12 @@ def test_find_origin_on_parsed_chain():
     hops = [parse_received(h) for h in chain]
     found = find_origin(hops, Identity(trusted_relays=("mx.provider.example",)))
     assert found is not None and found[0] == 1 and found[1].ip == "192.0.2.44"
+
+
+def test_qmail_helo_literal_is_not_the_connecting_ip():
+    hop = parse_received(
+        "from unknown (HELO [192.168.0.10]) (78.165.110.211) by mail.example.net "
+        "with SMTP; 1 Jan 2024 10:00:00 -0000"
+    )
+    assert hop.ip == "78.165.110.211"
+    assert hop.helo == "[192.168.0.10]" and hop.host == ""

@@ -216,15 +216,19 @@ def _from_part(
     ip = ""
     rdns = ""
     helo = ""
+    qmail_helo = _QMAIL_HELO.match(comments[0]) if comments else None
+    # qmail: "(HELO [192.168.0.10]) (78.165.110.211)": the HELO's literal is what the client
+    # claimed, the connecting address is in the later comment.
+    addr_text = " ".join(comments[1:]) if qmail_helo is not None else text
 
     # The address: a [literal] in a comment, else a bare address comment (qmail, Exchange:
     # "(1.2.3.4)", "(user@1.2.3.4)"), else a [literal] word (fetchmail), else the first word.
-    for m in _BRACKET_IP.finditer(text):
+    for m in _BRACKET_IP.finditer(addr_text):
         ip = normalize_ip(m.group(1))
         if ip:
             break
     if not ip:
-        for c in comments:
+        for c in comments[1:] if qmail_helo is not None else comments:
             inner = c[1:-1].strip()
             if not inner:
                 continue
@@ -245,7 +249,6 @@ def _from_part(
         ip = normalize_ip(literal)
 
     exim_helo = _EXIM_HELO.search(text)
-    qmail_helo = _QMAIL_HELO.match(comments[0]) if comments else None
     first_is_literal = first.startswith("[") or _is_ip_literal(first)
     name = "" if first_is_literal else _hostname(first.split("[", 1)[0].rstrip("_"))
 
