@@ -245,3 +245,15 @@ def test_corpus() -> None:
     assert counts["dkim_pass"][True] >= 10 and counts["dkim_pass"][False] >= 30
     assert counts["spf_pass"][True] >= 10 and counts["spf_pass"][False] >= 20
     assert counts["dmarc_pass"][True] >= 5 and counts["dmarc_pass"][False] >= 20
+
+
+def test_outlook_with_configured_ids() -> None:
+    # Outlook.com's Authentication-Results has no authserv-id: trusted only when "" is listed.
+    r = MOD.evaluate(msg(OUTLOOK), services(settings={"authserv_ids": [""]}))
+    assert (r["dkim_pass"], r["spf_pass"], r["dmarc_pass"]) == (False, False, False)
+    # Listing the receiver name trusts its Received-SPF (softfail), not the id-less header,
+    # and never the sender's own "pass" further down.
+    r = MOD.evaluate(msg(OUTLOOK), services(settings={"authserv_ids": ["outlook.com"]}))
+    assert (r["dkim_pass"], r["spf_pass"], r["dmarc_pass"]) == (None, False, None)
+    r = MOD.evaluate(msg(OUTLOOK), services(settings={"authserv_ids": ["solarjuice.co.uk"]}))
+    assert r["spf_pass"] is True  # what the user asked for: that host's verdict

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import authres
@@ -239,7 +240,11 @@ def _configured_ids(services: Services) -> list[str] | None:
         return None
 
 
-def _topmost(headers, method, trust_ar) -> tuple[str, list[str]] | None:
+def _topmost(
+    headers: list[tuple[str, list[tuple[str, str]]]],
+    method: str,
+    trust_ar: Callable[[str], bool],
+) -> tuple[str, list[str]] | None:
     for authserv_id, results in headers:
         if not trust_ar(authserv_id):
             continue
@@ -249,7 +254,7 @@ def _topmost(headers, method, trust_ar) -> tuple[str, list[str]] | None:
     return None
 
 
-def _no_verdict_reason(method: str, ar_headers: list, trusted: list[str]) -> str:
+def _no_verdict_reason(method: str, ar_headers: list, trusted: list[str | None]) -> str:
     if not ar_headers:
         return "no Authentication-Results header"
     if not trusted:
