@@ -218,6 +218,7 @@ class Dovecot:
     gid: int = 0
     proc: subprocess.Popen[bytes] | None = None
     _counter: int = 0
+    _passwd_mtime: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -283,9 +284,11 @@ class Dovecot:
         self.users[name] = password
         self._make_rawlog_dir(name)
         self._write_passwd()
-        # passwd-file reload is mtime based with 1 s resolution on some filesystems
+        # passwd-file reload is mtime based with 1 s resolution: every change must move the
+        # mtime forward by whole seconds, even when two users are added within one second.
         st = (self.root / "passwd").stat()
-        os.utime(self.root / "passwd", (st.st_atime, st.st_mtime + 2))
+        self._passwd_mtime = max(int(st.st_mtime) + 2, self._passwd_mtime + 2)
+        os.utime(self.root / "passwd", (st.st_atime, self._passwd_mtime))
 
     def _make_rawlog_dir(self, user: str) -> None:
         """Dovecot writes rawlogs only into a directory that already exists."""
