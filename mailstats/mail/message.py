@@ -81,10 +81,17 @@ def decode_header_value(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, email.header.Header):
-        value = str(value)
+        # compat32 wraps raw 8-bit header bytes as "unknown-8bit": real mail sends UTF-8 there
+        # (RFC 6532), older mail Latin-1. Decode them instead of turning them into U+FFFD.
+        try:
+            chunks = email.header.decode_header(value)
+        except Exception:  # noqa: BLE001
+            chunks = [(str(value), None)]
+        value = "".join(_decode_8bit(c) if isinstance(c, bytes) else c for c, _charset in chunks)
     text = str(value)
     if "=?" not in text:
         return _unfold(text)
+    text = _unfold(text)  # decode_header loses the space at a fold after an encoded word
     try:
         pieces = email.header.decode_header(text)
     except Exception:  # noqa: BLE001 - any broken encoded word falls back to raw text
@@ -99,6 +106,13 @@ def decode_header_value(value: object) -> str:
         else:
             out.append(chunk)
     return _unfold("".join(out))
+
+
+def _decode_8bit(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _unfold(text: str) -> str:
