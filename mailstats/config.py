@@ -49,6 +49,17 @@ _ACCOUNT_KEYS = {
     "labels": str,
     "tls_verify": bool,
     "ca_file": str,
+    # issue 7: OAuth2 and provider profiles (mailstats/oauth.py, mailstats/providers.py)
+    "auth": str,
+    "provider": str,
+    "client_id": str,
+    "client_secret": str,
+    "tenant": str,
+    "scopes": list,
+    "sasl": str,
+    "auth_url": str,
+    "token_url": str,
+    "device_url": str,
 }
 
 
@@ -76,6 +87,17 @@ class Account:
     labels: str = "hand"
     tls_verify: bool = True
     ca_file: str = ""  # extra CA bundle for a private server's certificate
+    # issue 7: "password" | "oauth2"; provider profile; OAuth2 client (docs/oauth.md)
+    auth: str = "password"
+    provider: str = "generic"
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)  # Google desktop clients only
+    tenant: str = ""  # Microsoft: "common", "organizations", "consumers" or a tenant id
+    scopes: list[str] = field(default_factory=list)
+    sasl: str = ""  # "xoauth2" | "oauthbearer"; default per provider
+    auth_url: str = ""
+    token_url: str = ""
+    device_url: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -213,6 +235,7 @@ def _parse_account(raw: Any, where: str, seen: set[str]) -> Account:
             raise ConfigError(f"{where}: unknown key '{key}'")
         _check_type(where, key, value, _ACCOUNT_KEYS[key])
     acct = Account(**{k: v for k, v in raw.items()})
+    _apply_provider(acct, raw, where)
     if acct.path:
         acct.path = os.path.expanduser(acct.path)
         if acct.host:
@@ -241,6 +264,31 @@ def _parse_account(raw: Any, where: str, seen: set[str]) -> Account:
                 raise ConfigError(f"{where}: folder {folder!r} is both {roles[folder]} and {role}")
             roles[folder] = role
     return acct
+
+
+AUTH = ("password", "oauth2")
+
+
+def _apply_provider(acct: Account, raw: dict[str, Any], where: str) -> None:
+    """Issue 7: a known provider pre-fills server, sign-in and folders; relays are merged."""
+    from mailstats.providers import PROVIDERS, merge_relays, profile_for
+
+    if acct.provider not in PROVIDERS:
+        raise ConfigError(f"{where}: 'provider' must be one of {', '.join(PROVIDERS)}")
+    prof = profile_for(acct.provider)
+    if not acct.path:
+        if not acct.host and prof.host:
+            acct.host, acct.security = prof.host, prof.security
+            acct.port = acct.port or prof.port
+        if "auth" not in raw:
+            acct.auth = prof.auth
+        if not (acct.ham or acct.spam or acct.sent):
+            acct.ham, acct.spam, acct.sent = list(prof.ham), list(prof.spam), list(prof.sent)
+    if acct.auth not in AUTH:
+        raise ConfigError(f"{where}: 'auth' must be 'password' or 'oauth2', not {acct.auth!r}")
+    if acct.sasl and acct.sasl.lower() not in ("xoauth2", "oauthbearer"):
+        raise ConfigError(f"{where}: 'sasl' must be 'xoauth2' or 'oauthbearer'")
+    acct.trusted_relays = merge_relays(acct.trusted_relays, acct.provider)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

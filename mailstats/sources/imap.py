@@ -12,6 +12,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,6 +54,13 @@ READ_COMMANDS = frozenset(
 _SEEN_SETTING = re.compile(rb"BODY\[|RFC822(?!\.SIZE|\.HEADER)\b", re.IGNORECASE)
 FETCH_BATCH = 500
 RETRIES = 3
+#: Throttling (issue 7): first wait after BYE/[THROTTLED]/[UNAVAILABLE], doubled per try.
+BACKOFF_S = 1.0
+MAX_BACKOFF_S = 120.0
+_THROTTLE_RE = re.compile(
+    r"\[(?:THROTTLED|UNAVAILABLE)\]|throttl|too many simultaneous|try again later", re.I
+)
+_SUGGESTED_RE = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*(ms|milliseconds?)", re.I)
 
 
 class WriteRefused(SourceError):
@@ -125,6 +133,26 @@ def explain_error(exc: BaseException, account: Account) -> str:
     return f"{type(exc).__name__} from {where}: {exc}"
 
 
+_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def _host_slot(host: str, limit: int) -> threading.BoundedSemaphore:
+    """Connections per host stay bounded (Gmail allows 15 per account, all clients together)."""
+    with _SLOTS_LOCK:
+        key = host.lower()
+        if key not in _SLOTS:
+            _SLOTS[key] = threading.BoundedSemaphore(max(1, limit))
+        return _SLOTS[key]
+
+
+def _shutdown(client: ReadOnlyIMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - a refused login leaves nothing worth saving
+        pass
+
+
 class ImapSource:
     def __init__(
         self,
@@ -134,6 +162,11 @@ class ImapSource:
         timeout: float = 60.0,
         batch_size: int = FETCH_BATCH,
         on_retry: Callable[[str], None] | None = None,
+        tokens: Any = None,
+        retries: int | None = None,
+        backoff: float = BACKOFF_S,
+        pace_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.account = account
         self._password = password
@@ -143,7 +176,30 @@ class ImapSource:
         self.client: ReadOnlyIMAPClient | None = None
         self.folder: str | None = None
         self.stats = {"fetch_commands": 0, "headers": 0, "bodies": 0, "raw": 0, "reconnects": 0}
-        self._connect()
+        # -- issue 7: OAuth2, throttling, Gmail de-duplication ---------------------------
+        from mailstats.providers import profile_for
+
+        prof = profile_for(getattr(account, "provider", "generic"))
+        self.tokens = tokens  # mailstats.oauth.TokenManager, built on first OAuth2 login
+        self.retries = retries if retries is not None else max(RETRIES, prof.retries)
+        self.backoff = backoff
+        self.pace_s = prof.pace_s if pace_s is None else pace_s
+        self.sleep = sleep
+        self._last_command = 0.0
+        self._slot = _host_slot(account.host, prof.max_connections)
+        self._gm_owner: dict[int, str] = {}  # X-GM-MSGID -> the folder that counts it
+        self.stats["throttled"] = 0
+        self.stats["duplicates"] = 0
+        if not self._slot.acquire(timeout=max(timeout, 1.0)):
+            raise SourceError(
+                f"too many connections open to {account.host} (limit {prof.max_connections})"
+            )
+        try:
+            self._connect()
+        except BaseException:
+            self._slot.release()
+            self._slot = None
+            raise
 
     # -- connection -------------------------------------------------------------------
     def _connect(self) -> None:
@@ -163,52 +219,73 @@ class ImapSource:
                 )
                 if acct.security == "starttls":
                     client.starttls(tls_context(acct))
-            client.login(acct.username, self._password)
+            self._login(client)
         except imapclient.exceptions.LoginError as exc:
+            if _THROTTLE_RE.search(str(exc)):  # Gmail: "Too many simultaneous connections"
+                raise SourceError(f"{acct.host} is throttling sign-ins: {exc}") from None
             raise AuthError(explain_error(exc, acct)) from None
         except (OSError, imapclient.exceptions.IMAPClientError) as exc:
             raise SourceError(explain_error(exc, acct)) from None
         self.client = client
 
-    def _reconnect(self) -> None:
-        self.stats["reconnects"] += 1
+    def _drop(self) -> None:
         try:
             if self.client is not None:
                 self.client.shutdown()
         except Exception:  # noqa: BLE001 - the old socket is dead anyway
             pass
         self.client = None
+
+    def _reconnect(self) -> None:
+        self.stats["reconnects"] += 1
+        self._drop()
         self._connect()
         if self.folder is not None:
             self.client.select_folder(self.folder, readonly=True)  # type: ignore[union-attr]
 
     def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Bounded retries with backoff for dropped connections; errors stay readable."""
-        delay = 1.0
-        for attempt in range(1, RETRIES + 1):
+        """Bounded retries with backoff after a dropped connection, BYE or throttling.
+
+        A `NO [THROTTLED]` keeps the connection and waits (the server's suggested backoff
+        when it names one); BYE and socket errors reconnect, re-select the folder and redo
+        the whole command, so a batch is never half-stored. Errors stay readable.
+        """
+        delay = self.backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            reconnect = True
             try:
-                return fn()
-            except WriteRefused:
-                raise
-            except (OSError, imapclient.exceptions.AbortError, ssl.SSLError) as exc:
-                if attempt == RETRIES:
-                    raise SourceError(
-                        f"{what} failed after {RETRIES} tries: {explain_error(exc, self.account)}"
-                    ) from None
-                msg = f"{what}: connection lost ({type(exc).__name__}); retry {attempt}"
-                log.warning(msg)
-                if self.on_retry:
-                    self.on_retry(msg)
-                time.sleep(delay)
-                delay *= 2
-                try:
+                if self.client is None:
                     self._reconnect()
-                except SourceError as rexc:
-                    if attempt + 1 == RETRIES:
-                        raise SourceError(f"{what} failed: {rexc}") from None
+                self._pace()
+                return fn()
+            except (WriteRefused, AuthError):
+                raise
+            except SourceError as exc:  # reconnecting failed; counts as a try
+                problem = str(exc)
+            except (OSError, imapclient.exceptions.AbortError, ssl.SSLError) as exc:
+                problem = explain_error(exc, self.account)
+                if isinstance(exc, imapclient.exceptions.AbortError):
+                    problem = f"server closed the connection ({exc})"
             except imapclient.exceptions.IMAPClientError as exc:
-                raise SourceError(f"{what} failed: {exc}") from None
-        raise AssertionError("unreachable")
+                if not _THROTTLE_RE.search(str(exc)):
+                    raise SourceError(f"{what} failed: {exc}") from None
+                self.stats["throttled"] += 1
+                problem, reconnect = f"server is throttling ({exc})", False
+                hint = _SUGGESTED_RE.search(str(exc))
+                if hint:
+                    delay = max(delay, int(hint[1]) / 1000.0)
+            if attempt >= self.retries:
+                raise SourceError(f"{what} failed after {attempt} tries: {problem}") from None
+            msg = f"{what}: {problem}; retry {attempt} in {min(delay, MAX_BACKOFF_S):.1f} s"
+            log.warning(msg)
+            if self.on_retry:
+                self.on_retry(msg)
+            if reconnect:
+                self._drop()
+            self.sleep(min(delay, MAX_BACKOFF_S))
+            delay *= 2
 
     def close(self) -> None:
         if self.client is not None:
@@ -217,6 +294,78 @@ class ImapSource:
             except Exception:  # noqa: BLE001 - closing a dead connection is not an error
                 pass
             self.client = None
+        if getattr(self, "_slot", None) is not None:
+            self._slot.release()
+            self._slot = None
+
+    # -- issue 7: sign-in, pacing, Gmail labels ----------------------------------------
+    def _login(self, client: ReadOnlyIMAPClient) -> None:
+        """Password LOGIN, or SASL XOAUTH2/OAUTHBEARER with a token refreshed on refusal."""
+        acct = self.account
+        if getattr(acct, "auth", "password") != "oauth2":
+            client.login(acct.username, self._password)
+            return
+        from mailstats.oauth import TokenManager
+
+        if self.tokens is None:
+            self.tokens = TokenManager(acct)
+        mech = self.tokens.endpoints.sasl
+        for attempt in (1, 2):
+            try:
+                token = self.tokens.access_token()  # SignInRequired is an AuthError
+                if mech == "OAUTHBEARER":
+                    client.oauthbearer_login(acct.username, token)
+                else:
+                    client.oauth2_login(acct.username, token, mech=mech)
+                return
+            except imapclient.exceptions.LoginError as exc:
+                if _THROTTLE_RE.search(str(exc)):
+                    raise
+                if attempt == 2:
+                    _shutdown(client)
+                    raise AuthError(
+                        f"account '{acct.name}': {acct.host} refused the OAuth2 token for "
+                        f"{acct.username} ({exc}); sign in again"
+                    ) from None
+                self.tokens.invalidate()  # expired early or revoked: one fresh token
+            except AuthError:
+                _shutdown(client)
+                raise
+
+    def _pace(self) -> None:
+        """At most one command per `pace_s` (provider request limits)."""
+        if self.pace_s > 0:
+            wait = self._last_command + self.pace_s - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+        self._last_command = time.monotonic()
+
+    @property
+    def gmail_dedup(self) -> bool:
+        """Gmail shows one message in every label's folder; X-GM-MSGID tells them apart."""
+        if self.client is None:
+            return False
+        try:
+            return self.client.has_capability("X-GM-EXT-1")
+        except Exception:  # noqa: BLE001 - no capability list means no extension
+            return False
+
+    def _gmail_unique(self, folder: str, uids: list[int]) -> list[int]:
+        """The folder's UIDs whose message no earlier-opened folder already counts.
+
+        The first folder opened owns a message (the engine opens sent, then ham, then
+        spam folders), and re-opening the same folder gives the same answer.
+        """
+        keep: list[int] = []
+        for i in range(0, len(uids), self.batch_size * 4):
+            batch = uids[i : i + self.batch_size * 4]
+            data = self._fetch(batch, ["X-GM-MSGID"], f"reading Gmail ids in {folder}")
+            for uid in batch:
+                gm = (data.get(uid) or {}).get(b"X-GM-MSGID")
+                if gm is None or self._gm_owner.setdefault(int(gm), folder) == folder:
+                    keep.append(uid)
+        self.stats["duplicates"] += len(uids) - len(keep)
+        return keep
 
     # -- folders ----------------------------------------------------------------------
     def list_folders(self) -> list[FolderInfo]:
@@ -256,7 +405,10 @@ class ImapSource:
             return FolderState(int(info.get(b"UIDVALIDITY", 0)), sorted(int(u) for u in uids))
 
         self.folder = folder
-        return self._retrying(f"opening {folder}", do)
+        state = self._retrying(f"opening {folder}", do)
+        if self.gmail_dedup:
+            state.uids = self._gmail_unique(folder, state.uids)
+        return state
 
     # -- fetches ----------------------------------------------------------------------
     def _fetch(self, uids: list[int], items: list[str], what: str) -> dict[int, dict]:
