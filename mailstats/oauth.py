@@ -455,17 +455,18 @@ class TokenManager:
         return {**fields, "client_secret": secret} if secret else fields
 
     def _refresh(self) -> None:
+        client_id = self.client_id  # a missing client is a settings problem: say so first
         refresh = self._stored().get("refresh_token")
         if not refresh:
             raise SignInRequired(
                 f"account '{self.account.name}': not signed in to {self.account.username or 'the'}"
-                " OAuth2 account; sign in again (desktop app: Accounts > Sign in; "
-                f"command line: mailstats signin <accounts file> {self.account.name})"
+                " OAuth2 account; sign in again (command line: python -m mailstats.oauth "
+                f"<accounts file> {self.account.name})"
             )
         fields = {
             "grant_type": "refresh_token",
             "refresh_token": refresh,
-            "client_id": self.client_id,
+            "client_id": client_id,
         }
         if self.endpoints.scopes:
             fields["scope"] = " ".join(self.endpoints.scopes)
@@ -562,3 +563,46 @@ class _RedirectCatcher:
         self.done.set()
         self.thread.join(timeout=2)
         self.server.server_close()
+
+
+# ----------------------------------------------------------------------------------------
+# Command line: python -m mailstats.oauth ACCOUNTS_FILE ACCOUNT [--device]
+# ----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Sign an account in once, so later --batch runs find a refresh token."""
+    import argparse
+    import sys
+
+    from mailstats.config import ConfigError, load_config
+
+    p = argparse.ArgumentParser(prog="python -m mailstats.oauth", description=main.__doc__)
+    p.add_argument("accounts_file")
+    p.add_argument("account")
+    p.add_argument("--device", action="store_true", help="device code instead of a browser")
+    p.add_argument("--forget", action="store_true", help="sign out: delete the stored token")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.accounts_file)
+        acct = next((a for a in cfg.accounts if a.name == args.account), None)
+        if acct is None:
+            raise ConfigError(f"{args.accounts_file}: no account named {args.account!r}")
+        tm = TokenManager(acct)
+        if args.forget:
+            tm.forget()
+            print(f"signed out of {acct.name}")
+            return 0
+        if args.device:
+            tm.sign_in_device(lambda d: print(d.message, flush=True))
+        else:
+            print("Opening the sign-in page in your browser ...", flush=True)
+            tm.sign_in_browser()
+        tm.access_token()
+    except (ConfigError, OAuthError) as exc:
+        print(f"mailstats: {exc}", file=sys.stderr)
+        return 1
+    print(f"signed in: {acct.name} ({acct.username}); the refresh token is stored")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -91,11 +92,13 @@ class ReadOnlyIMAPClient(imapclient.IMAPClient):
         imap = super()._create_IMAP4()
         original = imap._command
 
-        def guarded(name: str, *args: Any) -> Any:
+        def guarded(_self: Any, name: str, *args: Any) -> Any:
             _check_command(name, args)
             return original(name, *args)
 
-        imap._command = guarded
+        # A bound method, not a function: imaplib's AUTHENTICATE (SASL, OAuth2) tells a
+        # literal callback from a literal string by comparing it with type(self._command).
+        imap._command = types.MethodType(guarded, imap)
         return imap
 
     def _raw_command(self, command: bytes, args: Any, uid: bool = True) -> Any:
