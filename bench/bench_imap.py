@@ -1,0 +1,128 @@
+"""Benchmark: mailstats against a real Dovecot, versus the bare header-fetch floor.
+
+    python bench/bench_imap.py -n 100000 [--modules received] [--repeat-rerun 3]
+
+Starts Dovecot and dnsmasq on loopback (the test suite's servers), writes N generated messages
+straight into the Maildir, then measures, each in a fresh child process so peak RSS is the
+child's own:
+  (a) floor: a bare imapclient EXAMINE + SEARCH + batched FETCH of BODY.PEEK[HEADER],
+      BODYSTRUCTURE and RFC822.SIZE over the same folders (what any tool must at least do);
+  (b) `mailstats --batch` cold (empty cache);
+  (c) `mailstats --batch` again with no new mail.
+Prints one JSON object with the figures; docs/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from servers import Dns, Dovecot  # noqa: E402
+
+from bench.load_dovecot import load  # noqa: E402
+
+FLOOR = r"""
+import sys, time, imapclient
+host, port, user, pw = sys.argv[1:5]
+c = imapclient.IMAPClient(host, port=int(port), ssl=False)
+c.login(user, pw)
+n = 0
+t = time.perf_counter()
+for folder in ("INBOX", "Junk"):
+    c.select_folder(folder, readonly=True)
+    uids = c.search("ALL")
+    for i in range(0, len(uids), 500):
+        data = c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER]", "BODYSTRUCTURE", "RFC822.SIZE"])
+        n += len(data)
+c.logout()
+print(n, time.perf_counter() - t)
+"""
+
+
+def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """(seconds, peak RSS in MiB, stdout) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{cmd[:3]} failed with {code}: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss // 1024, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-n", type=int, default=10000, help="messages to load")
+    p.add_argument("--modules", default="received", help="comma list, or 'default'")
+    p.add_argument("--repeat-rerun", type=int, default=3)
+    a = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="msbench"))
+    dovecot = Dovecot.start()
+    dns = Dns.start()
+    try:
+        user = "dana@example.org"
+        t0 = time.perf_counter()
+        counts = load(dovecot.maildir_for(user), a.n, uid=dovecot.uid, gid=dovecot.gid)
+        load_s = time.perf_counter() - t0
+        pw = dovecot.users[user]
+
+        # Dovecot builds its index on first access: warm it so (a) and (b) compare fairly.
+        timed_child([sys.executable, "-c", FLOOR, dovecot.host, str(dovecot.port), user, pw])
+        floor_s, floor_mb, floor_out = timed_child(
+            [sys.executable, "-c", FLOOR, dovecot.host, str(dovecot.port), user, pw]
+        )
+        fetched = int(floor_out.split()[0])
+
+        modules = "" if a.modules == "default" else f"modules = {json.dumps(a.modules.split(','))}"
+        cfg = work / "accounts.toml"
+        cfg.write_text(
+            f"[settings]\ndns_servers = [{json.dumps(dns.server_spec)}]\n{modules}\n"
+            f"cache = {json.dumps(str(work / 'cache.sqlite'))}\n\n"
+            f'[[accounts]]\nname = "bench"\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
+            f'security = "none"\nusername = "{user}"\npassword_env = "BENCH_PW"\n'
+            'ham = ["INBOX"]\nspam = ["Junk"]\n'
+        )
+        env = dict(os.environ, BENCH_PW=pw)
+        cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
+               str(work / "out"), "--quiet"]  # fmt: skip
+        cold_s, cold_mb, _ = timed_child(cmd, env)
+        reruns = [timed_child(cmd, env) for _ in range(a.repeat_rerun)]
+        rerun_s = min(r[0] for r in reruns)
+        rerun_mb = max(r[1] for r in reruns)
+        figures = {
+            "messages": fetched,
+            "folders": counts,
+            "modules": a.modules,
+            "load_s": round(load_s, 2),
+            "floor_s": round(floor_s, 2),
+            "floor_peak_mb": floor_mb,
+            "cold_s": round(cold_s, 2),
+            "cold_peak_mb": cold_mb,
+            "cold_over_floor": round(cold_s / floor_s, 2),
+            "rerun_s_best": round(rerun_s, 2),
+            "rerun_s_all": [round(r[0], 2) for r in reruns],
+            "rerun_peak_mb": rerun_mb,
+            "cache_mb": round((work / "cache.sqlite").stat().st_size / 2**20, 1),
+        }
+        print(json.dumps(figures, indent=2))
+    finally:
+        dovecot.cleanup()
+        dns.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
