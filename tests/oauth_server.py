@@ -287,6 +287,7 @@ class FakeImap:
     gmail: bool = True
     bye_after_fetches: int = 0
     bye_text: str = "[UNAVAILABLE] Temporary System Error"
+    bye_forever: bool = False  # every fetch from the n-th on: a provider's daily limit
     throttle_fetches: int = 0
     port: int = 0
     fetches: int = 0
@@ -405,7 +406,8 @@ class _Session:
         if throttled:
             self.send(f"{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 10 ms")
             return True
-        if f.bye_after_fetches and n == f.bye_after_fetches:
+        hit = n >= f.bye_after_fetches if f.bye_forever else n == f.bye_after_fetches
+        if f.bye_after_fetches and hit:
             self.send(f"* BYE {f.bye_text}")
             return False
         wanted = {m.upper() for m in _FETCH_ITEM.findall(items)}

@@ -267,9 +267,9 @@ class ImapSource:
                 raise
             except SourceError as exc:  # reconnecting failed; counts as a try
                 problem = str(exc)
-            except (OSError, imapclient.exceptions.AbortError, ssl.SSLError) as exc:
+            except (OSError, imapclient.exceptions.IMAPClientAbortError, ssl.SSLError) as exc:
                 problem = explain_error(exc, self.account)
-                if isinstance(exc, imapclient.exceptions.AbortError):
+                if isinstance(exc, imapclient.exceptions.IMAPClientAbortError):
                     problem = f"server closed the connection ({exc})"
             except imapclient.exceptions.IMAPClientError as exc:
                 if not _THROTTLE_RE.search(str(exc)):
