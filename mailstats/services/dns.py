@@ -93,6 +93,10 @@ def parse_server(spec: str) -> tuple[str, int]:
 
 
 def ptr_name(ip: str) -> str:
+    """The in-addr.arpa / ip6.arpa name of an address (IPv4 without dnspython: hot path)."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        return ".".join(reversed(parts)) + ".in-addr.arpa"
     return dns.reversename.from_address(ip).to_text(omit_final_dot=True)
 
 
