@@ -346,10 +346,17 @@ class TokenManager:
         open_browser: Callable[[str], Any] = webbrowser.open,
         *,
         timeout: float = 300.0,
-        redirect_host: str = "127.0.0.1",
+        redirect_host: str = "",
     ) -> None:
-        """Authorization code + PKCE with a loopback redirect (RFC 8252 section 7.3)."""
+        """Authorization code + PKCE with a loopback redirect (RFC 8252 section 7.3).
+
+        The redirect names 127.0.0.1 (Google's desktop clients) or ``localhost`` (what
+        Entra's "Mobile and desktop" platform registers); both accept any port.
+        """
         ends = self.endpoints
+        if not redirect_host:
+            microsoft = getattr(self.account, "provider", "") == "microsoft"
+            redirect_host = "localhost" if microsoft else "127.0.0.1"
         if not ends.authorize_url:
             raise OAuthError(f"account '{self.account.name}': no authorization URL configured")
         verifier, challenge = pkce_pair()
@@ -538,7 +545,7 @@ class _RedirectCatcher:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = http.server.HTTPServer((host, 0), Handler)
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)  # loopback only
         self.server.timeout = 0.2
         port = self.server.server_address[1]
         self.redirect_uri = f"http://{host}:{port}/"

@@ -154,6 +154,19 @@ def test_browser_flow_with_pkce_and_loopback_redirect(authz):
     assert authz.introspect(tm.access_token())["email"] == USER
 
 
+def test_browser_flow_microsoft_redirects_to_localhost(authz):
+    acct = account(authz, provider="microsoft")
+    seen: list[str] = []
+
+    def browser(url: str) -> None:
+        seen.append(url)
+        urllib.request.urlopen(url, timeout=10).read()
+
+    TokenManager(acct, MemoryStore()).sign_in_browser(browser, timeout=10)
+    redirect = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(seen[0]).query))["redirect_uri"]
+    assert redirect.startswith("http://localhost:")
+
+
 def test_browser_flow_refused_is_a_clear_error(authz):
     acct = account(authz, client_id="someone-else")
     tm = TokenManager(acct, MemoryStore())
