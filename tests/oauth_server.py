@@ -289,6 +289,7 @@ class FakeImap:
     bye_text: str = "[UNAVAILABLE] Temporary System Error"
     bye_forever: bool = False  # every fetch from the n-th on: a provider's daily limit
     throttle_fetches: int = 0
+    refuse_logins: int = 0  # answer that many LOGINs like Gmail at its connection limit
     port: int = 0
     fetches: int = 0
     connections: int = 0
@@ -357,6 +358,11 @@ class _Session:
         elif cmd == "LOGIN":
             with f._lock:
                 f.logins += 1
+                refuse = f.refuse_logins > 0
+                f.refuse_logins -= refuse
+            if refuse:
+                self.send(f"{tag} NO [ALERT] Too many simultaneous connections. (Failure)")
+                return True
         elif cmd == "LOGOUT":
             self.send("* BYE bye")
             self.send(f"{tag} OK LOGOUT done")

@@ -9,6 +9,7 @@ FakeImap: Dovecot has neither X-GM-EXT-1 nor a way to say BYE on cue.
 from __future__ import annotations
 
 import csv
+import gc
 import ipaddress
 import json
 from pathlib import Path
@@ -448,7 +449,16 @@ def test_connections_per_host_are_bounded():
             ImapSource(acct, "pw", timeout=0.5)
         open_.pop().close()
         ImapSource(acct, "pw", timeout=0.5).close()  # a freed slot can be used again
-        for s in open_:
+        open_.pop()  # never closed: its slot comes back when it is collected
+        gc.collect()
+        extra = ImapSource(acct, "pw", timeout=0.5)
+        for s in [*open_, extra]:
+            s.close()
+            s.close()  # closing twice does not free a second slot
+        more = [ImapSource(acct, "pw", timeout=0.5) for _ in range(limit)]
+        with pytest.raises(SourceError, match="too many connections"):
+            ImapSource(acct, "pw", timeout=0.5)
+        for s in more:
             s.close()
     finally:
         fake.stop()
@@ -467,3 +477,17 @@ def test_pacing_spaces_commands():
     # open_folder then one FETCH: the second command waited (almost) the whole 5 s
     assert len(waits) == 1 and 4.0 < waits[0] <= 5.0
     assert PROFILES["microsoft"].pace_s > 0 and PROFILES["gmail"].pace_s > 0
+
+
+def test_sign_in_refused_for_load_is_retried():
+    fake = plain_box(1, refuse_logins=2)
+    waits: list[float] = []
+    try:
+        src = ImapSource(account_for(fake), "pw", backoff=0.5, sleep=waits.append, pace_s=0)
+        src.close()
+        fake.refuse_logins = 99
+        with pytest.raises(SourceError, match="throttling sign-ins.*Too many simultaneous"):
+            ImapSource(account_for(fake), "pw", backoff=0.5, sleep=waits.append, retries=2)
+    finally:
+        fake.stop()
+    assert waits == [0.5, 1.0, 0.5] and fake.logins == 3 + 2

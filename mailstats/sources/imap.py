@@ -15,6 +15,7 @@ import ssl
 import threading
 import time
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,6 +63,10 @@ _THROTTLE_RE = re.compile(
     r"\[(?:THROTTLED|UNAVAILABLE)\]|throttl|too many simultaneous|try again later", re.I
 )
 _SUGGESTED_RE = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*(ms|milliseconds?)", re.I)
+
+
+class _Throttled(SourceError):
+    """The server refused a sign-in for load reasons: worth waiting for, not a password issue."""
 
 
 class WriteRefused(SourceError):
@@ -189,19 +194,28 @@ class ImapSource:
         self.pace_s = prof.pace_s if pace_s is None else pace_s
         self.sleep = sleep
         self._last_command = 0.0
-        self._slot = _host_slot(account.host, prof.max_connections)
+        slot = _host_slot(account.host, prof.max_connections)
         self._gm_owner: dict[int, str] = {}  # X-GM-MSGID -> the folder that counts it
         self.stats["throttled"] = 0
         self.stats["duplicates"] = 0
-        if not self._slot.acquire(timeout=max(timeout, 1.0)):
+        if not slot.acquire(timeout=max(timeout, 1.0)):
             raise SourceError(
                 f"too many connections open to {account.host} (limit {prof.max_connections})"
             )
+        # Released by close(), or when a caller forgets close() and the source is collected.
+        self._release_slot = weakref.finalize(self, slot.release)
         try:
-            self._connect()
+            for attempt in range(1, self.retries + 1):
+                try:
+                    self._connect()
+                    break
+                except _Throttled as exc:  # Gmail: too many simultaneous connections
+                    if attempt == self.retries:
+                        raise SourceError(str(exc)) from None
+                    self.stats["throttled"] += 1
+                    self.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_S))
         except BaseException:
-            self._slot.release()
-            self._slot = None
+            self._release_slot()
             raise
 
     # -- connection -------------------------------------------------------------------
@@ -225,7 +239,7 @@ class ImapSource:
             self._login(client)
         except imapclient.exceptions.LoginError as exc:
             if _THROTTLE_RE.search(str(exc)):  # Gmail: "Too many simultaneous connections"
-                raise SourceError(f"{acct.host} is throttling sign-ins: {exc}") from None
+                raise _Throttled(f"{acct.host} is throttling sign-ins: {exc}") from None
             raise AuthError(explain_error(exc, acct)) from None
         except (OSError, imapclient.exceptions.IMAPClientError) as exc:
             raise SourceError(explain_error(exc, acct)) from None
@@ -297,9 +311,8 @@ class ImapSource:
             except Exception:  # noqa: BLE001 - closing a dead connection is not an error
                 pass
             self.client = None
-        if getattr(self, "_slot", None) is not None:
-            self._slot.release()
-            self._slot = None
+        if hasattr(self, "_release_slot"):
+            self._release_slot()  # runs once however often close() is called
 
     # -- issue 7: sign-in, pacing, Gmail labels ----------------------------------------
     def _login(self, client: ReadOnlyIMAPClient) -> None:
