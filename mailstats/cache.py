@@ -21,7 +21,7 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS dns(
     PRIMARY KEY(name, rdtype)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results(
     account TEXT, folder TEXT, module TEXT, version TEXT, fingerprint TEXT, chunk INTEGER,
-    uids BLOB, data BLOB, PRIMARY KEY(account, folder, module, version, fingerprint, chunk));
+    uids BLOB, data BLOB, why BLOB,
+    PRIMARY KEY(account, folder, module, version, fingerprint, chunk));
 """
 
 
@@ -57,6 +58,18 @@ def _unpack(blob: bytes) -> Any:
 
 def _pack_uids(uids: Iterable[int]) -> bytes:
     return zlib.compress(array("Q", sorted(uids)).tobytes(), 1)
+
+
+def _pack_results(results: dict[int, dict[str, Any]]) -> tuple[bytes, bytes, bytes | None]:
+    """(uids, values, explanations) blobs of one results chunk."""
+    values: dict[str, Any] = {}
+    whys: dict[str, Any] = {}
+    for uid, entry in results.items():
+        if "_why" in entry:
+            entry = dict(entry)
+            whys[str(uid)] = entry.pop("_why")
+        values[str(uid)] = entry
+    return _pack_uids(results), _pack(values), _pack(whys) if whys else None
 
 
 def _unpack_uids(blob: bytes) -> array:
@@ -78,9 +91,17 @@ class Cache:
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        # Several engines (--jobs) may share the file: wait for the writer instead of failing.
+        self.db.execute("PRAGMA busy_timeout=60000")
         self.db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            # A cache is only ever a copy of what the server has: rebuild it, never migrate.
+            for table in ("folders", "messages", "bodies", "dns", "results", "meta"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            self.db.executescript(_SCHEMA)
+            row = None
         if row is None:
             self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
         for suffix in ("-wal", "-shm"):
@@ -102,7 +123,7 @@ class Cache:
     def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:
         """Forget everything about a folder (new UIDVALIDITY) and record the new identity."""
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             for table in ("messages", "bodies", "results"):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
@@ -132,7 +153,7 @@ class Cache:
         if not rows:
             return
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             for table in ("messages", "bodies"):
                 self.db.executemany(
                     f"DELETE FROM {table} WHERE account=? AND folder=? AND uid=?", rows
@@ -147,7 +168,7 @@ class Cache:
             for uid, header, structure, size in items
         ]
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO messages VALUES(?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
         return len(rows)
@@ -185,7 +206,7 @@ class Cache:
             for uid, (data, trunc) in values.items()
         ]
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO bodies VALUES(?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
 
@@ -209,29 +230,47 @@ class Cache:
     def result_uids(
         self, account: str, folder: str, module: str, version: str, fp: str
     ) -> set[int]:
+        """UIDs with a stored result, without decoding the results themselves (re-run speed)."""
         out: set[int] = set()
-        for chunk in self._result_chunks(account, folder, module, version, fp):
-            out.update(int(k) for k in chunk)
-        return out
-
-    def _result_chunks(
-        self, account: str, folder: str, module: str, version: str, fp: str
-    ) -> Iterator[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT data FROM results WHERE account=? AND folder=? AND module=? AND version=? "
-            "AND fingerprint=? ORDER BY chunk",
+            "SELECT uids FROM results WHERE account=? AND folder=? AND module=? AND version=? "
+            "AND fingerprint=?",
             (account, folder, module, version, fp),
         )
         for (blob,) in cur:
-            yield _unpack(blob)
+            out.update(_unpack_uids(blob))
+        return out
+
+    def _result_chunks(
+        self, account: str, folder: str, module: str, version: str, fp: str, column: str
+    ) -> Iterator[dict[str, Any]]:
+        cur = self.db.execute(
+            f"SELECT {column} FROM results WHERE account=? AND folder=? AND module=? "
+            "AND version=? AND fingerprint=? ORDER BY chunk",
+            (account, folder, module, version, fp),
+        )
+        for (blob,) in cur:
+            if blob is not None:
+                yield _unpack(blob)
 
     def get_results(
-        self, account: str, folder: str, module: str, version: str, fp: str
+        self, account: str, folder: str, module: str, version: str, fp: str, why: bool = False
     ) -> dict[int, dict[str, Any]]:
+        """uid -> values; with why=True each carries its "_why" explanations too.
+
+        Explanations are stored apart because only the message view reads them, while every
+        run reads the values: decoding them on each re-run doubled its time.
+        """
         out: dict[int, dict[str, Any]] = {}
-        for chunk in self._result_chunks(account, folder, module, version, fp):
+        for chunk in self._result_chunks(account, folder, module, version, fp, "data"):
             for k, v in chunk.items():
                 out[int(k)] = v
+        if why:
+            for chunk in self._result_chunks(account, folder, module, version, fp, "why"):
+                for k, v in chunk.items():
+                    entry = out.get(int(k))
+                    if entry is not None:
+                        entry["_why"] = v
         return out
 
     def put_results(
@@ -246,7 +285,7 @@ class Cache:
         if not results:
             return
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             # Results of other versions/fingerprints for this folder are dead weight now.
             self.db.execute(
                 "DELETE FROM results WHERE account=? AND folder=? AND module=? "
@@ -259,7 +298,7 @@ class Cache:
                 (account, folder, module),
             ).fetchone()
             self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?)",
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?,?)",
                 (
                     account,
                     folder,
@@ -267,8 +306,7 @@ class Cache:
                     version,
                     fp,
                     row[0] + 1,
-                    _pack_uids(results),
-                    _pack({str(k): v for k, v in results.items()}),
+                    *_pack_results(results),
                 ),
             )
             self.db.execute("COMMIT")
@@ -279,17 +317,17 @@ class Cache:
         """Merge chunks into one and drop UIDs no longer in the folder (after many re-runs)."""
         merged = {
             k: v
-            for k, v in self.get_results(account, folder, module, version, fp).items()
+            for k, v in self.get_results(account, folder, module, version, fp, why=True).items()
             if k in keep
         }
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
                 "DELETE FROM results WHERE account=? AND folder=? AND module=?",
                 (account, folder, module),
             )
             self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?)",
+                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?,?)",
                 (
                     account,
                     folder,
@@ -297,8 +335,7 @@ class Cache:
                     version,
                     fp,
                     0,
-                    _pack_uids(merged),
-                    _pack({str(k): v for k, v in merged.items()}),
+                    *_pack_results(merged),
                 ),
             )
             self.db.execute("COMMIT")
@@ -320,7 +357,7 @@ class Cache:
 
     def save_dns(self, rows: list[tuple[str, str, str, tuple[str, ...], float]]) -> None:
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT OR REPLACE INTO dns VALUES(?,?,?,?,?)",
                 [(n, t, s, json.dumps(list(r)), e) for n, t, s, r, e in rows],

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", dest="demo_report", action="store_true", help="also write report.html"
     )
     sub.add_parser("modules", help="list the header modules")
+    si = sub.add_parser("signin", help="OAuth2 sign-in for an account (stores a refresh token)")
+    si.add_argument("accounts_file", metavar="FILE")
+    si.add_argument("name", metavar="ACCOUNT")
+    si.add_argument("--device", action="store_true", help="device code instead of a browser")
+    si.add_argument("--forget", action="store_true", help="sign out: delete the stored token")
     f = sub.add_parser("folders", help="list an account's folders with guessed roles")
     f.add_argument("accounts_file", metavar="FILE")
     f.add_argument("name", metavar="ACCOUNT")
@@ -80,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(args.demo_out, args.demo_report, args.quiet)
     if args.command == "modules":
         return _list_modules()
+    if args.command == "signin":
+        from mailstats.oauth import main as signin
+
+        extra = [f for f, on in (("--device", args.device), ("--forget", args.forget)) if on]
+        return signin([args.accounts_file, args.name, *extra])
     if args.command == "folders":
         return _folders(args.accounts_file, args.name)
     if args.batch:

@@ -63,6 +63,7 @@ class FolderResult:
     errors: dict[str, int] = field(default_factory=dict)
     counts: dict[str, list[int]] = field(default_factory=dict)  # check -> [matched, applicable]
     uids: list[int] = field(default_factory=list, repr=False)
+    table: FolderTable | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class AccountResult:
     labels: str = "hand"
     status: str = "ok"  # ok | failed | cancelled
     error: str = ""
+    needs_signin: bool = False  # OAuth2 refresh token revoked or missing: sign in again
     folders: list[FolderResult] = field(default_factory=list)
 
 
@@ -184,6 +186,7 @@ class Engine:
         self._fetch_stats: dict[str, int] = {}
         self._services: dict[str, Services] = {}
         self._probe: Any = None
+        self._selected: dict[int, str] = {}
 
     # -- public -----------------------------------------------------------------------
     def run(
@@ -246,6 +249,9 @@ class Engine:
             source = self.source_factory(acct, "" if acct.is_local else resolve_password(acct))
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
+            from mailstats.oauth import SignInRequired
+
+            result.needs_signin = isinstance(exc, SignInRequired)
             return result
         try:
             totals: dict[str, list[int]] = {}
@@ -289,6 +295,7 @@ class Engine:
     # -- sync -------------------------------------------------------------------------
     def _sync_folder(self, source: Source, acct: Account, folder: str) -> tuple[list[int], int]:
         state = source.open_folder(folder)
+        self._selected[id(source)] = folder
         cached_validity, cached_digest = self.cache.folder_state(acct.name, folder)
         cached = self.cache.cached_uids(acct.name, folder)
         stale = cached_validity != state.uidvalidity
@@ -320,6 +327,12 @@ class Engine:
         if state.key_digest:
             self.cache.set_folder_digest(acct.name, folder, state.key_digest)
         return sorted((current & cached) | stored), len(stored)
+
+    def _select(self, source: Source, folder: str) -> None:
+        """Make `folder` the source's open folder: syncing left another one selected."""
+        if self._selected.get(id(source)) != folder:
+            source.open_folder(folder)
+            self._selected[id(source)] = folder
 
     def _sent_index(self, acct: Account, folders: list[str]) -> SentIndex:
         from mailstats.mail.addresses import parse_address_list
@@ -386,6 +399,7 @@ class Engine:
         self._store(acct, folder, mods, fps, pending)
         table = self.folder_table(acct.name, folder, role, uids, services)
         self._count(fr, table)
+        fr.table = table
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr
 
@@ -435,6 +449,7 @@ class Engine:
             have = self.cache.get_items(acct.name, folder, item, [m.uid for m in need])
             lacking = [m for m in need if m.uid not in have]
             if lacking:
+                self._select(source, folder)
                 if item == BODY:
                     got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
                 else:
@@ -514,6 +529,8 @@ class Engine:
 
     def table_for(self, fr: FolderResult) -> FolderTable:
         """The per-message values behind a folder result (for messages.csv and the GUI)."""
+        if fr.table is not None:
+            return fr.table
         return self.folder_table(
             fr.account, fr.folder, fr.role, fr.uids, self._services[fr.account]
         )
@@ -543,7 +560,9 @@ class Engine:
             if m.uses_sent_index:
                 # the sent index is not rebuilt here: take whatever fingerprint is cached
                 fp = self._any_fingerprint(account.name, folder, m) or fp
-            values = self.cache.get_results(account.name, folder, m.name, m.version, fp).get(uid)
+            values = self.cache.get_results(
+                account.name, folder, m.name, m.version, fp, why=True
+            ).get(uid)
             out[m.name] = values or {}
         return out
 

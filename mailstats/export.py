@@ -45,18 +45,32 @@ def safe_cell(value: Any) -> str:
     return text
 
 
-def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
-    """Write atomically (temp file + rename): a crash never leaves half a file behind."""
+def write_csv(
+    path: Path, header: list[str], rows: Iterable[Iterable[Any]], *, escaped: bool = False
+) -> int:
+    """Write atomically (temp file + rename): a crash never leaves half a file behind.
+
+    `escaped`: the rows already hold finished cell strings (the 100k-row messages.csv builds
+    them column-wise, which is several times faster than a call per cell).
+    """
     tmp = path.with_name(path.name + ".part")
     n = 0
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for row in rows:
-            writer.writerow([safe_cell(v) for v in row])
-            n += 1
+        if escaped:
+            for row in rows:
+                writer.writerow(row)
+                n += 1
+        else:
+            for row in rows:
+                writer.writerow([safe_cell(v) for v in row])
+                n += 1
     os.replace(tmp, path)
     return n
+
+
+_CHECK_CELL = {True: "1", False: "0", None: ""}
 
 
 def summary_rows(result: Any) -> Iterable[list[Any]]:
@@ -67,31 +81,31 @@ def summary_rows(result: Any) -> Iterable[list[Any]]:
                 yield [acct.name, fr.folder, fr.role, check, matched, applicable, fr.total]
 
 
-def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable[list[Any]]:
+def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable[list[str]]:
+    """messages.csv rows as finished cells, built column by column per folder."""
     now = now or time.time()
     checks, extras = result.checks, result.extras
     for acct in result.accounts:
         for fr in acct.folders:
             table = engine.table_for(fr)
             cols = table.columns
-            check_cols = [cols[c] for c in checks]
-            extra_cols = [cols[e] for e in extras]
-            when = cols["when"]
-            for i, uid in enumerate(table.uids):
-                age = int((now - when[i]) // 86400) if when[i] is not None else None
-                yield [
-                    acct.name,
-                    fr.folder,
-                    fr.role,
-                    uid,
-                    cols["message_id"][i],
-                    cols["date"][i],
-                    cols["from_address"][i],
-                    cols["origin_ip"][i],
-                    *(c[i] for c in check_cols),
-                    *(c[i] for c in extra_cols),
-                    age,
-                ]
+            n = len(table.uids)
+            cells: list[list[str]] = [
+                [safe_cell(acct.name)] * n,
+                [safe_cell(fr.folder)] * n,
+                [fr.role] * n,
+                [str(u) for u in table.uids],
+            ]
+            for name in ("message_id", "date", "from_address", "origin_ip"):
+                cells.append([safe_cell(v) for v in cols[name]])
+            for c in checks:
+                cells.append([_CHECK_CELL.get(v, "") for v in cols[c]])
+            for e in extras:
+                cells.append([safe_cell(v) for v in cols[e]])
+            cells.append(
+                ["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]]
+            )
+            yield from (list(row) for row in zip(*cells, strict=True))
 
 
 def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
@@ -104,7 +118,7 @@ def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> 
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
     written.append("summary.csv")
     header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days"]
-    write_csv(out / "messages.csv", header, message_rows(engine, result))
+    write_csv(out / "messages.csv", header, message_rows(engine, result), escaped=True)
     written.append("messages.csv")
     written.extend(_derived(out))
     written.append("manifest.json")
