@@ -603,6 +603,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
                 "labels": a.labels,
                 "status": a.status,
                 "error": a.error,
+                "needs_signin": a.needs_signin,
                 "folders": [
                     {
                         "folder": f.folder,
