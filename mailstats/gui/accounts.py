@@ -1,0 +1,444 @@
+"""Accounts screen: add, edit, remove, test, import and export accounts.
+
+Dialogs open with `open()` (window-modal but not blocking) so the event loop keeps running:
+the connection test reports back while the dialog is up, and tests can drive the dialog.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mailstats.config import SECURITY, Account, ConfigError, resolve_password
+from mailstats.gui import worker
+from mailstats.gui.store import Store, unmapped
+
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+
+
+def check_connection(acct: Account, password: str) -> str:
+    """Open the source, list its folders, close: the plain-words answer for the dialog."""
+    from mailstats.sources import open_source
+
+    src = open_source(acct, password)
+    try:
+        folders = src.list_folders()
+    finally:
+        src.close()
+    n = len(folders)
+    where = acct.path if acct.is_local else f"{acct.host}:{acct.port}"
+    return f"Connected to {where}: {n} folder{'s' if n != 1 else ''} found."
+
+
+class AccountDialog(QDialog):
+    """One account's settings. `account()` builds the Account from the fields."""
+
+    def __init__(self, parent: QWidget | None, acct: Account | None, store: Store) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.original = acct
+        self.setWindowTitle("Edit account" if acct else "Add account")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+
+        form = QFormLayout()
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("work, home, …")
+        form.addRow("Name:", self.name)
+        kind_row = QHBoxLayout()
+        self.kind_server = QRadioButton("IMAP server")
+        self.kind_local = QRadioButton("Local mail store (mbox / Maildir)")
+        self.kinds = QButtonGroup(self)
+        self.kinds.addButton(self.kind_server)
+        self.kinds.addButton(self.kind_local)
+        kind_row.addWidget(self.kind_server)
+        kind_row.addWidget(self.kind_local)
+        kind_row.addStretch()
+        form.addRow("Kind:", kind_row)
+        layout.addLayout(form)
+
+        self.server_box = QGroupBox("Server")
+        sf = QFormLayout(self.server_box)
+        self.host = QLineEdit()
+        self.host.setPlaceholderText("imap.example.org")
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(993)
+        self.security = QComboBox()
+        for s, label in zip(SECURITY, ("SSL/TLS", "STARTTLS", "none (unencrypted)"), strict=True):
+            self.security.addItem(label, s)
+        self.security.currentIndexChanged.connect(self._security_changed)
+        self.username = QLineEdit()
+        self.username.setPlaceholderText("me@example.org")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        sf.addRow("Host:", self.host)
+        sf.addRow("Port:", self.port)
+        sf.addRow("Security:", self.security)
+        sf.addRow("User name:", self.username)
+        sf.addRow("Password:", self.password)
+        layout.addWidget(self.server_box)
+
+        self.local_box = QGroupBox("Local mail store")
+        lf = QHBoxLayout(self.local_box)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("an mbox file, a folder of mbox files, or a Maildir")
+        self.pick_file = QPushButton("File…")
+        self.pick_dir = QPushButton("Folder…")
+        self.pick_file.clicked.connect(self._pick_file)
+        self.pick_dir.clicked.connect(self._pick_dir)
+        lf.addWidget(self.path, 1)
+        lf.addWidget(self.pick_file)
+        lf.addWidget(self.pick_dir)
+        layout.addWidget(self.local_box)
+
+        ident = QGroupBox("You (for the personal and internal checks)")
+        idf = QFormLayout(ident)
+        self.full_name = QLineEdit()
+        self.full_name.setPlaceholderText("Dana Whitfield")
+        self.own_domains = QLineEdit()
+        self.own_domains.setPlaceholderText("example.org, example.net (default: the user's)")
+        self.trusted = QLineEdit()
+        self.trusted.setPlaceholderText("your provider's relays: 203.0.113.0/24, mx.example.org")
+        idf.addRow("Full name:", self.full_name)
+        idf.addRow("Own domains:", self.own_domains)
+        idf.addRow("Trusted relays:", self.trusted)
+        layout.addWidget(ident)
+
+        test_row = QHBoxLayout()
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.run_test)
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+        layout.addLayout(test_row)
+
+        self.error = QLabel("")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setWordWrap(True)
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self._try_accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self.kind_server.toggled.connect(self._kind_changed)
+        if acct is not None:
+            self._fill(acct)
+        else:
+            self.kind_server.setChecked(True)
+        self._kind_changed()
+
+    # -- fields -----------------------------------------------------------------------
+    def _fill(self, a: Account) -> None:
+        self.name.setText(a.name)
+        (self.kind_local if a.is_local else self.kind_server).setChecked(True)
+        self.host.setText(a.host)
+        self.security.setCurrentIndex(max(0, list(SECURITY).index(a.security)))
+        self.port.setValue(a.port or DEFAULT_PORTS.get(a.security, 993))
+        self.username.setText(a.username)
+        self.password.setPlaceholderText("unchanged")
+        self.path.setText(a.path)
+        self.full_name.setText(a.full_name)
+        self.own_domains.setText(", ".join(a.own_domains))
+        self.trusted.setText(", ".join(a.trusted_relays))
+
+    def _kind_changed(self) -> None:
+        local = self.kind_local.isChecked()
+        self.server_box.setVisible(not local)
+        self.local_box.setVisible(local)
+        self.adjustSize()
+
+    def _security_changed(self) -> None:
+        sec = self.security.currentData()
+        if self.port.value() in DEFAULT_PORTS.values():
+            self.port.setValue(DEFAULT_PORTS[sec])
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an mbox file", self.path.text())
+        if path:
+            self.path.setText(path)
+
+    def _pick_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Choose a Maildir or a folder of mbox files", self.path.text()
+        )
+        if path:
+            self.path.setText(path)
+
+    def account(self) -> Account:
+        """The Account the fields describe; folder roles are kept from the original."""
+        base = copy.deepcopy(self.original) if self.original else Account(name="")
+        base.name = self.name.text().strip()
+        base.full_name = self.full_name.text().strip()
+        base.own_domains = _split(self.own_domains.text())
+        base.trusted_relays = _split(self.trusted.text())
+        if self.kind_local.isChecked():
+            base.path = self.path.text().strip()
+            base.host, base.username, base.port = "", "", 0
+        else:
+            base.path = ""
+            base.host = self.host.text().strip()
+            base.port = self.port.value()
+            base.security = self.security.currentData()
+            base.username = self.username.text().strip()
+        base.password = ""
+        return base
+
+    def problem(self) -> str:
+        a = self.account()
+        if not a.name:
+            return "Give the account a name."
+        other = self.store.account(a.name)
+        if other is not None and (self.original is None or self.original.name != a.name):
+            return f"There is already an account named {a.name!r}."
+        if self.kind_local.isChecked():
+            if not a.path:
+                return "Choose an mbox file, a folder of mbox files, or a Maildir."
+            if not Path(a.path).exists():
+                return f"The mail store {a.path!r} does not exist."
+        else:
+            if not a.host:
+                return "Give the server's host name (or choose a local mail store)."
+            if not a.username:
+                return "Give the user name you log in with."
+        return ""
+
+    def _try_accept(self) -> None:
+        msg = self.problem()
+        if msg:
+            self.error.setText(msg)
+            return
+        self.accept()
+
+    # -- connection test --------------------------------------------------------------
+    def run_test(self) -> None:
+        msg = self.problem()
+        if msg:
+            self.test_result.setText(msg)
+            return
+        acct = self.account()
+        password = self.password.text()
+        if not password and not acct.is_local and self.original is not None:
+            password = self.store.password_for(self.original, resolve_password(self.original))
+        self.test_button.setEnabled(False)
+        self.test_result.setStyleSheet("")
+        self.test_result.setText("Testing…")
+        job = worker.CallWorker(lambda: check_connection(acct, password))
+        worker.start(job, self, done=self._test_done, failed=self._test_failed)
+
+    def _test_done(self, text: str) -> None:
+        self.test_button.setEnabled(True)
+        self.test_result.setStyleSheet("color: #1b5e20;")
+        self.test_result.setText(text)
+
+    def _test_failed(self, text: str) -> None:
+        self.test_button.setEnabled(True)
+        self.test_result.setStyleSheet("color: #b00020;")
+        self.test_result.setText(f"Could not connect: {text}")
+
+
+class AccountsPage(QWidget):
+    """The list of accounts and the buttons that change it."""
+
+    changed = Signal()
+    message = Signal(str)  # for the status bar
+    error = Signal(str)  # for a dialog
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.dialog: AccountDialog | None = None
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "The mailboxes to analyse. mailstats only reads: folders are opened read-only "
+            "and nothing is marked as seen."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Name", "Where", "User", "Folders mapped"])
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.doubleClicked.connect(lambda _i: self.edit_account())
+        layout.addWidget(self.table, 1)
+        self.keyring_note = QLabel("")
+        self.keyring_note.setWordWrap(True)
+        self.keyring_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.keyring_note.setStyleSheet("color: #8a4b00;")
+        self.keyring_note.setVisible(False)
+        layout.addWidget(self.keyring_note)
+        row = QHBoxLayout()
+        self.add_button = QPushButton("Add…")
+        self.edit_button = QPushButton("Edit…")
+        self.remove_button = QPushButton("Remove")
+        self.import_button = QPushButton("Import accounts file…")
+        self.export_button = QPushButton("Export accounts file…")
+        self.add_button.clicked.connect(lambda: self.add_account())
+        self.edit_button.clicked.connect(lambda: self.edit_account())
+        self.remove_button.clicked.connect(lambda: self.remove_account())
+        self.import_button.clicked.connect(lambda: self.import_accounts())
+        self.export_button.clicked.connect(lambda: self.export_accounts())
+        for b in (self.add_button, self.edit_button, self.remove_button):
+            row.addWidget(b)
+        row.addStretch()
+        row.addWidget(self.import_button)
+        row.addWidget(self.export_button)
+        layout.addLayout(row)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.table.setRowCount(len(self.store.accounts))
+        for i, a in enumerate(self.store.accounts):
+            where = a.path if a.is_local else f"{a.host}:{a.port} ({a.security})"
+            mapped = ", ".join(
+                f"{len(getattr(a, r))} {r}" for r in ("ham", "spam", "sent") if getattr(a, r)
+            )
+            for j, text in enumerate((a.name, where, a.username, mapped or "none yet")):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(i, j, item)
+        has = bool(self.store.accounts)
+        self.edit_button.setEnabled(has)
+        self.remove_button.setEnabled(has)
+        self.export_button.setEnabled(has)
+        if has and self.table.currentRow() < 0:
+            self.table.selectRow(0)
+
+    def selected(self) -> Account | None:
+        row = self.table.currentRow()
+        if 0 <= row < len(self.store.accounts):
+            return self.store.accounts[row]
+        return None
+
+    # -- add / edit / remove ----------------------------------------------------------
+    def add_account(self) -> AccountDialog:
+        return self._open_dialog(None)
+
+    def edit_account(self) -> AccountDialog | None:
+        acct = self.selected()
+        return self._open_dialog(acct) if acct else None
+
+    def _open_dialog(self, acct: Account | None) -> AccountDialog:
+        dlg = AccountDialog(self, acct, self.store)
+        dlg.accepted.connect(lambda: self._dialog_accepted(dlg))
+        self.dialog = dlg
+        dlg.open()
+        return dlg
+
+    def _dialog_accepted(self, dlg: AccountDialog) -> None:
+        acct = dlg.account()
+        old = dlg.original
+        password = dlg.password.text()
+        moved = old is not None and (old.name, old.username) != (acct.name, acct.username)
+        if moved and old is not None and not (acct.is_local or old.is_local or password):
+            # the keyring entry is keyed by name and user: carry the password over
+            password = self.store.password_for(old, resolve_password(old))
+        self.store.upsert(acct, old.name if old else None)
+        if password and not acct.is_local:
+            if self.store.set_password(acct, password):
+                self.message.emit(f"Saved account {acct.name}; its password is in the keyring.")
+            else:
+                note = (
+                    "No system keyring is available, so the password for "
+                    f"{acct.name!r} is kept in memory only until you close mailstats; "
+                    "you will be asked again next time. It was not written to any file."
+                )
+                self.keyring_note.setText(note)
+                self.keyring_note.setVisible(True)
+                self.message.emit(note)
+        else:
+            self.message.emit(f"Saved account {acct.name}.")
+        self.refresh()
+        self.changed.emit()
+
+    def remove_account(self) -> None:
+        acct = self.selected()
+        if acct is None:
+            return
+        self.store.remove(acct.name)
+        self.message.emit(f"Removed account {acct.name} (cached headers stay in the cache).")
+        self.refresh()
+        self.changed.emit()
+
+    # -- import / export --------------------------------------------------------------
+    def _last_dir(self) -> str:
+        return str(QSettings().value("paths/accounts_dir", str(Path.home())))
+
+    def import_accounts(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Import accounts file", self._last_dir(), "TOML files (*.toml);;All (*)"
+            )
+            if not path:
+                return
+        QSettings().setValue("paths/accounts_dir", str(Path(path).parent))
+        try:
+            names = self.store.import_file(Path(path))
+        except (ConfigError, OSError) as exc:
+            self.error.emit(f"Could not import {path}: {exc}")
+            return
+        self.message.emit(f"Imported {len(names)} account(s): {', '.join(names)}")
+        self.refresh()
+        self.changed.emit()
+
+    def export_accounts(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self,
+                "Export accounts file",
+                str(Path(self._last_dir()) / "accounts.toml"),
+                "TOML files (*.toml)",
+            )
+            if not path:
+                return
+        QSettings().setValue("paths/accounts_dir", str(Path(path).parent))
+        try:
+            self.store.export_file(Path(path))
+        except OSError as exc:
+            self.error.emit(f"Could not write {path}: {exc.strerror or exc}")
+            return
+        missing = unmapped(self.store.config)
+        note = (
+            f" Map folders for {', '.join(missing)} before using it with --batch."
+            if missing
+            else ""
+        )
+        self.message.emit(f"Wrote {path} (passwords are not in it).{note}")

@@ -1,0 +1,450 @@
+"""Results screen: the checks table, the ham-vs-spam chart, hours of day, and single messages.
+
+Everything that reads the cache (a folder's table, one message's explanation, the CSV export,
+the report) runs in a worker thread, one at a time behind a lock, because the engine's cache
+is a single SQLite connection and a folder can hold 100k messages. Header text is shown as
+plain text only: it is written by whoever sent the mail.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCharts import (
+    QBarCategoryAxis,
+    QBarSet,
+    QChart,
+    QChartView,
+    QHorizontalBarSeries,
+    QLineSeries,
+    QValueAxis,
+)
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mailstats.gui import worker
+from mailstats.gui.models import (
+    VALUE_FILTERS,
+    MessagesModel,
+    ResultsModel,
+    build_check_rows,
+    explain_text,
+    summary_dicts,
+)
+
+HAM_COLOR = QColor("#1f77b4")
+SPAM_COLOR = QColor("#d95f02")
+SENT_COLOR = QColor("#7570b3")
+ROLE_COLORS = {"ham": HAM_COLOR, "spam": SPAM_COLOR, "sent": SENT_COLOR}
+
+try:
+    from mailstats.report import write_report as _write_report
+except Exception:  # noqa: BLE001 - matplotlib or the report module missing: no Report button
+    _write_report = None
+
+
+class ResultsPage(QWidget):
+    message = Signal(str)
+    error = Signal(str)
+    exported = Signal(str)
+    report_written = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.outcome: Any = None
+        self.summary: list[dict[str, Any]] = []
+        self.tables: dict[tuple[str, str], Any] = {}
+        self.lock = threading.Lock()
+        self.last_export = ""
+        self.open_url = QDesktopServices.openUrl
+        layout = QVBoxLayout(self)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Scope:"))
+        self.scope = QComboBox()
+        self.scope.setMinimumWidth(140)
+        self.scope.currentIndexChanged.connect(lambda _i: self._fill_checks())
+        top.addWidget(self.scope)
+        self.note = QLabel("Run an analysis to see results here.")
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.setWordWrap(True)
+        top.addWidget(self.note, 1)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(lambda: self.export())
+        self.report_button = QPushButton("Report")
+        self.report_button.clicked.connect(lambda: self.report())
+        if _write_report is None:
+            self.report_button.setToolTip(
+                "The HTML report needs matplotlib and scikit-learn: pip install 'mailstats[report]'"
+            )
+        top.addWidget(self.export_button)
+        top.addWidget(self.report_button)
+        layout.addLayout(top)
+
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        # table
+        self.model = ResultsModel(self)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSortingEnabled(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.verticalHeader().setVisible(False)
+        hdr = self.view.horizontalHeader()
+        hdr.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hdr.setStretchLastSection(True)
+        self.tabs.addTab(self.view, "Checks")
+
+        # bar chart
+        self.chart = QChart()
+        self.chart.setTitle("Share of messages where the check is true (best separating on top)")
+        self.chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+        self.chart_view = QChartView(self.chart)
+        self.chart_view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.chart_view)
+        self.tabs.addTab(scroll, "Ham vs spam chart")
+
+        # hours
+        self.hours_chart = QChart()
+        self.hours_chart.setTitle("Sender's local hour of day (share of each role's messages)")
+        self.hours_chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+        self.hours_view = QChartView(self.hours_chart)
+        self.hours_view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.tabs.addTab(self.hours_view, "Hour of day")
+
+        # messages
+        msg_page = QWidget()
+        ml = QVBoxLayout(msg_page)
+        filt = QHBoxLayout()
+        filt.addWidget(QLabel("Folder:"))
+        self.folder_box = QComboBox()
+        self.folder_box.setMinimumWidth(120)
+        filt.addWidget(self.folder_box)
+        filt.addWidget(QLabel("Check:"))
+        self.check_box = QComboBox()
+        self.check_box.setMinimumWidth(160)
+        filt.addWidget(self.check_box)
+        self.value_box = QComboBox()
+        for label in VALUE_FILTERS:
+            self.value_box.addItem(label)
+        filt.addWidget(self.value_box)
+        self.count_label = QLabel("")
+        filt.addWidget(self.count_label, 1)
+        ml.addLayout(filt)
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.messages = MessagesModel(self)
+        self.message_view = QTableView()
+        self.message_view.setModel(self.messages)
+        self.message_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.message_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.message_view.verticalHeader().setVisible(False)
+        self.message_view.horizontalHeader().setStretchLastSection(True)
+        self.message_view.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: self.show_message(cur.row())
+        )
+        split.addWidget(self.message_view)
+        detail = QSplitter(Qt.Orientation.Horizontal)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.header_text = QPlainTextEdit()
+        self.header_text.setReadOnly(True)
+        self.header_text.setFont(mono)
+        self.header_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.header_text.setPlaceholderText("Select a message to see its headers.")
+        self.why_text = QPlainTextEdit()
+        self.why_text.setReadOnly(True)
+        self.why_text.setPlaceholderText("…and why each check said what it said.")
+        detail.addWidget(self.header_text)
+        detail.addWidget(self.why_text)
+        detail.setSizes([600, 400])
+        split.addWidget(detail)
+        ml.addWidget(split, 1)
+        self.tabs.addTab(msg_page, "Messages")
+        self.folder_box.currentIndexChanged.connect(lambda _i: self.load_folder())
+        self.check_box.currentIndexChanged.connect(lambda _i: self.apply_filter())
+        self.value_box.currentIndexChanged.connect(lambda _i: self.apply_filter())
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        self.export_button.setEnabled(on)
+        self.report_button.setEnabled(on and _write_report is not None)
+
+    # -- new results --------------------------------------------------------------------
+    def show_outcome(self, outcome: Any) -> None:
+        old = self.outcome
+        if old is not None and old.engine is not outcome.engine:
+            with self.lock:
+                old.engine.cache.close()
+        self.outcome = outcome
+        self.tables = {}
+        result = outcome.result
+        self.summary = summary_dicts(result)
+        self.scope.blockSignals(True)
+        self.scope.clear()
+        self.scope.addItem("All accounts", None)
+        for a in result.accounts:
+            if a.folders:
+                self.scope.addItem(a.name, a.name)
+        self.scope.blockSignals(False)
+        n = sum(f.total for a in result.accounts for f in a.folders)
+        parts = [f"{n:,} messages in {sum(len(a.folders) for a in result.accounts)} folders"]
+        if outcome.cancelled:
+            parts.append("partial: the run was cancelled")
+        failed = [a.name for a in result.accounts if a.status == "failed"]
+        if failed:
+            parts.append(f"failed: {', '.join(failed)}")
+        self.note.setText("; ".join(parts) + ".")
+        self._fill_checks()
+        self._fill_hours(outcome.hours)
+        self.folder_box.blockSignals(True)
+        self.check_box.blockSignals(True)
+        self.folder_box.clear()
+        for a in result.accounts:
+            for fr in a.folders:
+                self.folder_box.addItem(f"{a.name} / {fr.folder} ({fr.role})", fr)
+        self.check_box.clear()
+        self.check_box.addItem("(all messages)", "")
+        for c in result.checks:
+            self.check_box.addItem(c, c)
+        self.folder_box.blockSignals(False)
+        self.check_box.blockSignals(False)
+        self._set_enabled(True)
+        self.load_folder()
+
+    def _fill_checks(self) -> None:
+        account = self.scope.currentData()
+        rows = build_check_rows(self.summary, account)
+        self.model.set_rows(rows)
+        col = (
+            ResultsModel.COL_GAIN
+            if any(r.info_gain is not None for r in rows)
+            else (ResultsModel.COL_DELTA)
+        )
+        self.view.sortByColumn(col, Qt.SortOrder.DescendingOrder)
+        self._fill_chart(self.model.rows)
+
+    def _fill_chart(self, rows: list[Any]) -> None:
+        chart = self.chart
+        chart.removeAllSeries()
+        for axis in chart.axes():
+            chart.removeAxis(axis)
+        shown = [r for r in rows if r.pct("ham") is not None or r.pct("spam") is not None]
+        if not shown:
+            chart.setTitle("No ham or spam folder with messages in this scope")
+            return
+        chart.setTitle("Share of messages where the check is true (best separating on top)")
+        shown = list(reversed(shown))  # horizontal bars are drawn bottom-up
+        ham, spam = QBarSet("ham %"), QBarSet("spam %")
+        ham.setColor(HAM_COLOR)
+        spam.setColor(SPAM_COLOR)
+        for r in shown:
+            ham.append(r.pct("ham") or 0.0)
+            spam.append(r.pct("spam") or 0.0)
+        series = QHorizontalBarSeries()
+        series.append(spam)
+        series.append(ham)
+        series.setBarWidth(0.8)
+        chart.addSeries(series)
+        cats = QBarCategoryAxis()
+        cats.append([r.check for r in shown])
+        chart.addAxis(cats, Qt.AlignmentFlag.AlignLeft)
+        series.attachAxis(cats)
+        values = QValueAxis()
+        values.setRange(0, 100)
+        values.setLabelFormat("%d %%")
+        values.setTickCount(11)
+        chart.addAxis(values, Qt.AlignmentFlag.AlignBottom)
+        series.attachAxis(values)
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.chart_view.setMinimumHeight(120 + 34 * len(shown))
+
+    def _fill_hours(self, hours: dict[str, list[int]]) -> None:
+        chart = self.hours_chart
+        chart.removeAllSeries()
+        for axis in chart.axes():
+            chart.removeAxis(axis)
+        if not hours:
+            chart.setTitle("No hour-of-day data (the datetime module did not run)")
+            return
+        chart.setTitle("Sender's local hour of day (share of each role's messages)")
+        x = QValueAxis()
+        x.setRange(0, 23)
+        x.setTickCount(13)
+        x.setLabelFormat("%d h")
+        y = QValueAxis()
+        top = 0.0
+        chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
+        for role in ("ham", "spam", "sent"):
+            hist = hours.get(role)
+            if not hist or not sum(hist):
+                continue
+            total = sum(hist)
+            s = QLineSeries()
+            s.setName(f"{role} ({total:,} messages)")
+            pen = s.pen()
+            pen.setColor(ROLE_COLORS[role])
+            pen.setWidth(3)
+            s.setPen(pen)
+            for h, n in enumerate(hist):
+                pct = 100.0 * n / total
+                top = max(top, pct)
+                s.append(h, pct)
+            chart.addSeries(s)
+            s.attachAxis(x)
+            s.attachAxis(y)
+        y.setRange(0, max(5.0, (int(top / 5) + 1) * 5))
+        y.setLabelFormat("%d %%")
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
+
+    # -- messages ---------------------------------------------------------------------
+    def load_folder(self) -> None:
+        fr = self.folder_box.currentData()
+        if fr is None or self.outcome is None:
+            self.messages.set_table(None)
+            return
+        key = (fr.account, fr.folder)
+        if key in self.tables:
+            self.apply_filter()
+            return
+        engine, lock = self.outcome.engine, self.lock
+
+        def job() -> Any:
+            with lock:
+                return engine.table_for(fr)
+
+        self.count_label.setText("loading…")
+        w = worker.CallWorker(job)
+        worker.start(
+            w,
+            self,
+            done=lambda table: self._table_loaded(key, table),
+            failed=lambda t: self.error.emit(f"Could not load {fr.folder}: {t}"),
+        )
+
+    def _table_loaded(self, key: tuple[str, str], table: Any) -> None:
+        self.tables[key] = table
+        self.apply_filter()
+
+    def apply_filter(self) -> None:
+        fr = self.folder_box.currentData()
+        table = self.tables.get((fr.account, fr.folder)) if fr is not None else None
+        check = self.check_box.currentData() or ""
+        want = VALUE_FILTERS[self.value_box.currentText()] if check else None
+        self.messages.set_table(table, check, want)
+        if table is not None:
+            self.count_label.setText(f"{self.messages.rowCount():,} of {len(table.uids):,}")
+        self.header_text.clear()
+        self.why_text.clear()
+
+    def show_message(self, row: int) -> None:
+        if row < 0 or row >= self.messages.rowCount() or self.outcome is None:
+            return
+        fr = self.folder_box.currentData()
+        uid = self.messages.uid_at(row)
+        acct = next((a for a in self.outcome.accounts if a.name == fr.account), None)
+        if acct is None:
+            return
+        engine, lock = self.outcome.engine, self.lock
+        checks = list(self.outcome.result.checks)
+
+        def job() -> tuple[str, str]:
+            with lock:
+                info = engine.explain(acct, fr.folder, uid)
+            return info.get("header", ""), explain_text(info, checks)
+
+        w = worker.CallWorker(job)
+        worker.start(
+            w,
+            self,
+            done=self._explained,
+            failed=lambda t: self.error.emit(f"Could not read message {uid}: {t}"),
+        )
+
+    def _explained(self, res: tuple[str, str]) -> None:
+        header, why = res
+        self.header_text.setPlainText(header)
+        self.why_text.setPlainText(why)
+
+    # -- export and report ------------------------------------------------------------
+    def export(self, path: str | None = None, then_report: bool = False) -> None:
+        if self.outcome is None:
+            return
+        if path is None:
+            start = str(QSettings().value("paths/export_dir", str(Path.home())))
+            path = QFileDialog.getExistingDirectory(self, "Export the CSV files to", start)
+            if not path:
+                return
+        QSettings().setValue("paths/export_dir", path)
+        engine, result, lock = self.outcome.engine, self.outcome.result, self.lock
+        from mailstats.export import write_outputs
+
+        def job() -> list[str]:
+            with lock:
+                return write_outputs(engine, result, path)
+
+        self.export_button.setEnabled(False)
+        self.message.emit(f"Writing the CSV files to {path}…")
+        w = worker.CallWorker(job)
+        worker.start(
+            w,
+            self,
+            done=lambda names: self._exported(path, names, then_report),
+            failed=self._export_failed,
+        )
+
+    def _export_failed(self, text: str) -> None:
+        self.export_button.setEnabled(True)
+        self.error.emit(f"Could not write the CSV files: {text}")
+
+    def _exported(self, path: str, names: list[str], then_report: bool) -> None:
+        self.export_button.setEnabled(True)
+        self.last_export = path
+        self.message.emit(f"Wrote {', '.join(names)} to {path}")
+        self.exported.emit(path)
+        if then_report:
+            self.report(path)
+
+    def report(self, path: str | None = None) -> None:
+        if _write_report is None or self.outcome is None:
+            return
+        path = path or self.last_export
+        if not path:
+            self.export(then_report=True)
+            return
+        self.report_button.setEnabled(False)
+        self.message.emit("Writing the report (this can take a minute on big mailboxes)…")
+        w = worker.CallWorker(lambda: str(_write_report(path)))
+        worker.start(w, self, done=self._report_done, failed=self._report_failed)
+
+    def _report_done(self, html: str) -> None:
+        self.report_button.setEnabled(True)
+        self.message.emit(f"Wrote {html}")
+        self.report_written.emit(html)
+        self.open_url(QUrl.fromLocalFile(html))
+
+    def _report_failed(self, text: str) -> None:
+        self.report_button.setEnabled(True)
+        self.error.emit(f"Could not write the report: {text}")

@@ -1,0 +1,337 @@
+"""Run screen: start the engine in a worker thread, show progress, cancel cleanly.
+
+Progress events arrive queued on the GUI thread. Overall progress counts two phases per mapped
+folder (fetching headers, analysing), each weighted by how far it got; time left is the
+elapsed time scaled by what is still to do, which is rough at the start and settles quickly.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mailstats.gui import worker
+from mailstats.gui.models import hour_distribution
+from mailstats.gui.store import Store
+
+PHASE_WORDS = {"sync": "Fetching headers", "analyse": "Analysing", "connect": "Connecting"}
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+@dataclass
+class RunOutcome:
+    """What the results screen needs from a finished (or cancelled) run."""
+
+    engine: Any
+    result: Any
+    accounts: list[Any]
+    hours: dict[str, list[int]]
+    cancelled: bool
+
+
+class ProgressTracker:
+    """Overall fraction and time left from the engine's (phase, done, total) events."""
+
+    def __init__(self, accounts: list[Any]) -> None:
+        self.units = {
+            (a.name, f, phase): 0.0 for a in accounts for f in a.roles() for phase in ("s", "a")
+        }
+        self.started = time.monotonic()
+        self.phase_started: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    def update(self, p: Any) -> None:
+        if p.phase in ("sync", "analyse"):
+            key = (p.account, p.folder, p.phase[0])
+            frac = 1.0 if p.total == 0 else min(1.0, p.done / p.total)
+            self.units[key] = frac
+            self.phase_started.setdefault(key, (time.monotonic(), p.done))
+        elif p.phase == "done":
+            for ph in ("s", "a"):
+                self.units[(p.account, p.folder, ph)] = 1.0
+
+    @property
+    def fraction(self) -> float:
+        return sum(self.units.values()) / len(self.units) if self.units else 0.0
+
+    def time_left(self) -> float | None:
+        frac = self.fraction
+        elapsed = time.monotonic() - self.started
+        if frac <= 0.02 or elapsed < 1.0:
+            return None
+        return elapsed * (1 - frac) / frac
+
+    def phase_left(self, p: Any) -> float | None:
+        key = (p.account, p.folder, p.phase[:1])
+        start = self.phase_started.get(key)
+        if start is None or p.total == 0:
+            return None
+        t0, d0 = start
+        rate = (p.done - d0) / max(time.monotonic() - t0, 1e-6)
+        return (p.total - p.done) / rate if rate > 0 else None
+
+
+class RunPage(QWidget):
+    finished = Signal(object)  # RunOutcome
+    message = Signal(str)
+    error = Signal(str)
+
+    def __init__(
+        self, store: Store, registry: Any, cache_path: Path | None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.registry = registry
+        self.cache_path = cache_path
+        self.job: worker.RunWorker | None = None
+        self.tracker: ProgressTracker | None = None
+        self.folders_done: list[str] = []
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Accounts to analyse (only accounts with mapped folders):"))
+        self.accounts = QListWidget()
+        self.accounts.setMaximumHeight(120)
+        layout.addWidget(self.accounts)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.run_button.clicked.connect(lambda: self.start())
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch()
+        layout.addLayout(buttons)
+
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        grid.addWidget(QLabel("Overall:"), 0, 0)
+        self.overall = QProgressBar()
+        self.overall.setRange(0, 1000)
+        self.overall.setTextVisible(True)
+        self.overall.setFormat("%p %")
+        grid.addWidget(self.overall, 0, 1)
+        self.overall_label = QLabel("Not started.")
+        self.overall_label.setTextFormat(Qt.TextFormat.PlainText)
+        grid.addWidget(self.overall_label, 1, 1)
+        grid.addWidget(QLabel("Folder:"), 2, 0)
+        self.folder_bar = QProgressBar()
+        self.folder_bar.setTextVisible(True)
+        self.folder_bar.setFormat("%v / %m")
+        grid.addWidget(self.folder_bar, 2, 1)
+        self.folder_label = QLabel("")
+        self.folder_label.setTextFormat(Qt.TextFormat.PlainText)
+        grid.addWidget(self.folder_label, 3, 1)
+        layout.addLayout(grid)
+        layout.addWidget(QLabel("Log:"))
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        layout.addWidget(self.log, 1)
+        self.refresh_accounts()
+
+    def refresh_accounts(self) -> None:
+        checked = {
+            self.accounts.item(i).text()
+            for i in range(self.accounts.count())
+            if self.accounts.item(i).checkState() == Qt.CheckState.Checked
+        }
+        fresh = self.accounts.count() == 0
+        self.accounts.clear()
+        for a in self.store.accounts:
+            item = QListWidgetItem(a.name)
+            mapped = bool(a.ham or a.spam or a.sent)
+            flags = Qt.ItemFlag.ItemIsUserCheckable | (
+                Qt.ItemFlag.ItemIsEnabled if mapped else Qt.ItemFlag.NoItemFlags
+            )
+            item.setFlags(flags)
+            on = mapped and (fresh or a.name in checked or not checked)
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            if not mapped:
+                item.setText(f"{a.name}  (no folders mapped yet: see Folders)")
+            self.accounts.addItem(item)
+        self.run_button.setEnabled(self.job is None and bool(self.chosen()))
+
+    def chosen(self) -> list[Any]:
+        out = []
+        for i, a in enumerate(self.store.accounts):
+            item = self.accounts.item(i)
+            if item is not None and item.checkState() == Qt.CheckState.Checked:
+                out.append(a)
+        return out
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def make_engine(self) -> Any:
+        from mailstats.cache import Cache
+        from mailstats.engine import Engine
+        from mailstats.sources import open_source
+
+        cfg = copy.deepcopy(self.store.config)
+        store = self.store
+        cache = Cache(self.cache_path or cfg.settings.cache or None)
+        return Engine(
+            cfg,
+            cache=cache,
+            registry=self.registry,
+            source_factory=lambda a, pw: open_source(a, store.password_for(a, pw)),
+        )
+
+    def start(self) -> bool:
+        accounts = [copy.deepcopy(a) for a in self.chosen()]
+        if self.job is not None or not accounts:
+            return False
+        try:
+            engine = self.make_engine()
+        except (ValueError, OSError) as exc:
+            self.error.emit(f"Cannot start: {exc}")
+            return False
+        self.tracker = ProgressTracker(accounts)
+        self.folders_done = []
+        self.log.clear()
+        self.overall.setValue(0)
+        self.folder_bar.setRange(0, 1)
+        self.folder_bar.setValue(0)
+        self.overall_label.setText("Starting…")
+        self.folder_label.setText("")
+        job = worker.RunWorker(engine, accounts)
+        self.job = job
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._log(f"Run started for {', '.join(a.name for a in accounts)}.")
+        worker.start(
+            job,
+            self,
+            done=lambda result: self._done(engine, accounts, result),
+            failed=self._failed,
+            progress=self.on_progress,
+        )
+        return True
+
+    def cancel(self) -> None:
+        if self.job is None:
+            return
+        self.job.cancel_event.set()
+        self.cancel_button.setEnabled(False)
+        self.overall_label.setText(
+            "Cancelling: the batch in progress finishes first (at most 500 messages)…"
+        )
+        self._log("Cancel requested.")
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def on_progress(self, p: Any) -> None:
+        tracker = self.tracker
+        if tracker is None:
+            return
+        tracker.update(p)
+        self.overall.setValue(int(tracker.fraction * 1000))
+        left = tracker.time_left()
+        overall = f"{tracker.fraction * 100:.0f} % done"
+        if left is not None and p.phase != "done":
+            overall += f", about {fmt_duration(left)} left"
+        self.overall_label.setText(overall)
+        if p.phase == "connect":
+            self._log(f"{p.account}: opening ({p.total} folders mapped)")
+            self.folder_label.setText(f"Connecting to {p.account}…")
+            return
+        if p.phase == "done":
+            self.folders_done.append(f"{p.account}/{p.folder}")
+            self._log(f"{p.account}/{p.folder}: done, {p.total:,} messages")
+            return
+        words = PHASE_WORDS.get(p.phase, p.phase)
+        self.folder_bar.setRange(0, max(p.total, 1))
+        self.folder_bar.setValue(p.done if p.total else 1)
+        text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} messages"
+        phase_left = tracker.phase_left(p)
+        if phase_left is not None and p.done < p.total:
+            text += f", about {fmt_duration(phase_left)} left"
+        self.folder_label.setText(text)
+
+    def _finish_ui(self) -> None:
+        self.job = None
+        self.cancel_button.setEnabled(False)
+        self.run_button.setEnabled(bool(self.chosen()))
+
+    def _failed(self, text: str) -> None:
+        self._finish_ui()
+        self.overall_label.setText(text)
+        self._log(text)
+        self.error.emit(text)
+
+    def _done(self, engine: Any, accounts: list[Any], result: Any) -> None:
+        cancelled = any(a.status == "cancelled" for a in result.accounts)
+        for a in result.accounts:
+            if a.status == "failed":
+                self._log(f"{a.name}: failed: {a.error}")
+                self.error.emit(f"Account {a.name} failed: {a.error}")
+        for w in result.warnings:
+            self._log(f"warning: {w}")
+        if cancelled:
+            n = len(self.folders_done)
+            total = len(self.tracker.units) // 2 if self.tracker else 0
+            done = ", ".join(self.folders_done) or "none"
+            text = (
+                f"Cancelled. {n} of {total} folders were finished ({done}). Everything "
+                "fetched and analysed so far is kept in the cache: Run again continues from "
+                "there. The results below are partial."
+            )
+        else:
+            msgs = sum(f.total for a in result.accounts for f in a.folders)
+            secs = (result.finished - result.started).total_seconds()
+            text = f"Finished: {msgs:,} messages in {fmt_duration(secs)}."
+            self.overall.setValue(1000)
+        self.overall_label.setText(text)
+        self._log(text)
+        self.message.emit(text)
+        self.folder_label.setText("Counting the hour-of-day distribution…")
+        # reads every folder's table: off the GUI thread as well
+        job = worker.CallWorker(lambda: _hours(engine, result))
+        worker.start(
+            job,
+            self,
+            done=lambda hours: self._emit_outcome(engine, result, accounts, hours, cancelled),
+            failed=lambda _t: self._emit_outcome(engine, result, accounts, {}, cancelled),
+        )
+
+    def _emit_outcome(
+        self, engine: Any, result: Any, accounts: list[Any], hours: Any, cancelled: bool
+    ) -> None:
+        self.folder_label.setText("")
+        self._finish_ui()
+        self.finished.emit(RunOutcome(engine, result, accounts, hours, cancelled))
+
+
+def _hours(engine: Any, result: Any) -> dict[str, list[int]]:
+    if not any(m.name == "datetime" for m in result.modules):
+        return {}
+    tables = (engine.table_for(fr) for a in result.accounts for fr in a.folders)
+    return hour_distribution(tables)
