@@ -1,3 +1,6 @@
+"""`python -m mailstats`. Guarded: worker processes re-import the main module."""
+
 from mailstats.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,14 +15,17 @@ through a `threading.Event`, and errors in one message or module are counted, no
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from mailstats import __version__
+from mailstats.analysis import Analyser, InlineRunner, ProcessRunner, can_run_in_child
 from mailstats.cache import Cache
 from mailstats.config import Account, Config, resolve_password
 from mailstats.mail.message import Message, parts_from_json, parts_to_json
@@ -35,8 +38,8 @@ from mailstats.sources import Source, SourceError, open_source
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 500
-FLUSH_EVERY = 5000
-MAX_CHUNKS = 16
+#: Below this many messages to evaluate in a folder, a worker process costs more than it saves.
+WORKER_MIN = 3000
 CORE_COLUMNS = ("message_id", "date", "from_address", "origin_ip")
 
 
@@ -67,6 +70,12 @@ class FolderResult:
 
 
 @dataclass
+class FolderPlan:
+    kept: list[int]  # cached UIDs still in the folder
+    new: list[int]  # UIDs to fetch
+
+
+@dataclass
 class AccountResult:
     name: str
     labels: str = "hand"
@@ -86,6 +95,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     dns_stats: dict[str, int] = field(default_factory=dict)
     fetch_stats: dict[str, int] = field(default_factory=dict)
+    module_counters: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def checks(self) -> list[str]:
@@ -187,6 +197,9 @@ class Engine:
         self._services: dict[str, Services] = {}
         self._probe: Any = None
         self._selected: dict[int, str] = {}
+        self._worker_counters: dict[str, dict[str, int]] = {}
+        #: 0 = evaluate in this process only; 1 = a worker process for big folders.
+        self.workers = int(config.settings.extra.get("analysis_workers", 1))
 
     # -- public -----------------------------------------------------------------------
     def run(
@@ -207,10 +220,14 @@ class Engine:
         self.resolver.flush()
         self.resolver.close()
         warnings = list(self.warnings)
+        counters = {name: dict(v) for name, v in self._worker_counters.items()}
         for m in self.modules:
             for w in m.warnings():
                 if w not in warnings:
                     warnings.append(w)
+            for k, v in m.counters().items():
+                counters.setdefault(m.name, {})
+                counters[m.name][k] = counters[m.name].get(k, 0) + v
         return RunResult(
             accounts=results,
             modules=list(self.modules),
@@ -220,6 +237,7 @@ class Engine:
             warnings=warnings,
             dns_stats=dict(self.resolver.stats),
             fetch_stats=dict(self._fetch_stats),
+            module_counters=counters,
         )
 
     def services_for(self, account: Account, sent_index: SentIndex | None) -> Services:
@@ -253,19 +271,17 @@ class Engine:
 
             result.needs_signin = isinstance(exc, SignInRequired)
             return result
+        runner: Any = None
         try:
-            totals: dict[str, list[int]] = {}
-            fetched: dict[str, int] = {}
-            for folder in roles:
+            sent = [f for f, r in roles.items() if r == "sent"]
+            synced: dict[str, tuple[list[int], int]] = {}
+            for folder in sent:  # friends and replies need the whole sent index first
                 if self._cancel.is_set():
                     break
-                try:
-                    totals[folder], fetched[folder] = self._sync_folder(source, acct, folder)
-                except SourceError as exc:
-                    result.status, result.error = "failed", str(exc)
-                    return result
-            sent_folders = [f for f, r in roles.items() if r == "sent" and f in totals]
-            sent_index = self._sent_index(acct, sent_folders) if sent_folders else None
+                plan = self._plan_folder(source, acct, folder)
+                stored = [u for batch in self._fetch_new(source, acct, folder, plan) for u in batch]
+                synced[folder] = (sorted(set(plan.kept) | set(stored)), len(stored))
+            sent_index = self._sent_index(acct, list(synced)) if synced else None
             services = self.services_for(acct, sent_index)
             self._services[acct.name] = services
             for m in self.modules:
@@ -273,27 +289,63 @@ class Engine:
                     m.prepare(services)
                 except Exception as exc:  # noqa: BLE001 - a module failing to prepare is reported
                     self.warnings.append(f"module {m.name}: preparation failed: {exc}")
+            analyser = Analyser(self.cache, [self.core, *self.modules], services)
+            runner = InlineRunner(analyser)
             for folder, role in roles.items():
-                if folder not in totals:
-                    continue
-                fr = self._analyse_folder(source, acct, folder, role, totals[folder], services)
-                fr.fetched = fetched[folder]
-                result.folders.append(fr)
                 if self._cancel.is_set():
                     break
+                if folder in sent and folder not in synced:
+                    continue
+                if self._use_worker(runner):
+                    runner = self._start_worker(acct, sent_index, runner)
+                fr, runner = self._process_folder(
+                    source, acct, folder, role, services, runner, synced.get(folder)
+                )
+                result.folders.append(fr)
+            self._collect_worker_report(runner)
             if self._cancel.is_set():
                 result.status = "cancelled"
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
         finally:
+            if runner is not None:
+                runner.close()
             for key, value in getattr(source, "stats", {}).items():
                 self._fetch_stats[key] = self._fetch_stats.get(key, 0) + value
             source.close()
             self.resolver.flush()
         return result
 
+    # -- worker process ---------------------------------------------------------------
+    def _use_worker(self, runner: Any) -> bool:
+        """A worker process pays off on big jobs only, and needs a second core."""
+        if not isinstance(runner, InlineRunner) or self.workers == 0:
+            return False
+        return (os.cpu_count() or 1) > 1 and can_run_in_child([self.core, *self.modules])
+
+    def _start_worker(self, acct: Account, sent_index: SentIndex | None, inline: Any) -> Any:
+        return _LazyWorker(self, acct, sent_index, inline)
+
+    def _collect_worker_report(self, runner: Any) -> None:
+        if isinstance(runner, _LazyWorker):
+            runner = runner.started
+        if isinstance(runner, ProcessRunner):
+            try:
+                counters, warnings = runner.report()
+            except Exception as exc:  # noqa: BLE001 - a dead worker was already reported
+                log.debug("worker report failed: %r", exc)
+                return
+            for name, values in counters.items():
+                merged = self._worker_counters.setdefault(name, {})
+                for k, v in values.items():
+                    merged[k] = merged.get(k, 0) + v
+            for w in warnings:
+                if w not in self.warnings:
+                    self.warnings.append(w)
+
     # -- sync -------------------------------------------------------------------------
-    def _sync_folder(self, source: Source, acct: Account, folder: str) -> tuple[list[int], int]:
+    def _plan_folder(self, source: Source, acct: Account, folder: str) -> FolderPlan:
+        """Open the folder, check its identity, forget what is gone, list what is new."""
         state = source.open_folder(folder)
         self._selected[id(source)] = folder
         cached_validity, cached_digest = self.cache.folder_state(acct.name, folder)
@@ -307,26 +359,35 @@ class Engine:
             cached = set()
         current = set(state.uids)
         self.cache.forget_uids(acct.name, folder, cached - current)
-        new = [u for u in state.uids if u not in cached]
-        stored: set[int] = set()
-        self._progress(Progress(acct.name, folder, "sync", 0, len(new)))
-        batch: list[tuple[int, bytes, str | None, int | None]] = []
-        for item in source.fetch_headers(new):
-            batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
-            if len(batch) >= 500:
-                self.cache.put_messages(acct.name, folder, batch)
-                stored.update(b[0] for b in batch)
-                batch = []
-                self._progress(Progress(acct.name, folder, "sync", len(stored), len(new)))
-                if self._cancel.is_set():
-                    break
-        if batch:
-            self.cache.put_messages(acct.name, folder, batch)
-            stored.update(b[0] for b in batch)
-            self._progress(Progress(acct.name, folder, "sync", len(stored), len(new)))
         if state.key_digest:
             self.cache.set_folder_digest(acct.name, folder, state.key_digest)
-        return sorted((current & cached) | stored), len(stored)
+        kept = sorted(current & cached)
+        return FolderPlan(kept=kept, new=[u for u in state.uids if u not in cached])
+
+    def _fetch_new(
+        self, source: Source, acct: Account, folder: str, plan: FolderPlan
+    ) -> Iterator[list[int]]:
+        """Fetch new headers into the cache; yields each stored batch's UIDs."""
+        self._select(source, folder)
+        total = len(plan.new)
+        done = 0
+        self._progress(Progress(acct.name, folder, "sync", 0, total))
+        batch: list[tuple[int, bytes, str | None, int | None]] = []
+        for item in source.fetch_headers(plan.new):
+            batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
+            if len(batch) >= EVAL_BATCH:
+                self.cache.put_messages(acct.name, folder, batch)
+                done += len(batch)
+                self._progress(Progress(acct.name, folder, "sync", done, total))
+                yield [b[0] for b in batch]
+                batch = []
+                if self._cancel.is_set():
+                    return
+        if batch:
+            self.cache.put_messages(acct.name, folder, batch)
+            done += len(batch)
+            self._progress(Progress(acct.name, folder, "sync", done, total))
+            yield [b[0] for b in batch]
 
     def _select(self, source: Source, folder: str) -> None:
         """Make `folder` the source's open folder: syncing left another one selected."""
@@ -352,149 +413,148 @@ class Engine:
         return index
 
     # -- analysis ---------------------------------------------------------------------
-    def _analyse_folder(
+    def _process_folder(
         self,
         source: Source,
         acct: Account,
         folder: str,
         role: str,
-        uids: list[int],
         services: Services,
-    ) -> FolderResult:
-        fr = FolderResult(acct.name, folder, role, total=len(uids), uids=list(uids))
+        runner: Any,
+        synced: tuple[list[int], int] | None,
+    ) -> tuple[FolderResult, Any]:
+        """Fetch what is new and evaluate what lacks a result, overlapping the two."""
+        if synced is None:
+            plan = self._plan_folder(source, acct, folder)
+            kept, new = plan.kept, plan.new
+        else:
+            kept, new = synced[0], []
         mods = [self.core, *self.modules]
         fps = {m.name: m.fingerprint(services) for m in mods}
-        uid_set = set(uids)
-        missing: dict[str, set[int]] = {}
-        for m in mods:
-            have = self.cache.result_uids(acct.name, folder, m.name, m.version, fps[m.name])
-            missing[m.name] = uid_set - have
-        todo = sorted(set().union(*missing.values()))
-        self._progress(Progress(acct.name, folder, "analyse", 0, len(todo)))
-        pending: dict[str, dict[int, dict[str, Any]]] = {m.name: {} for m in mods}
-        done = 0
-        for i in range(0, len(todo), EVAL_BATCH):
+        kept_set = set(kept)
+        work = {
+            m.name: kept_set
+            - self.cache.result_uids(acct.name, folder, m.name, m.version, fps[m.name])
+            for m in mods
+        }
+        redo = sorted(set().union(*work.values()))
+        total_work = len(redo) + len(new)
+        if isinstance(runner, _LazyWorker):
+            big = total_work >= int(self.config.settings.extra.get("worker_min", WORKER_MIN))
+            runner = runner.start() if big else runner.inline
+        jobs: list[tuple[Future, tuple]] = []
+        stored: list[int] = []
+
+        def submit(batch: list[int], batch_work: dict[str, list[int]]) -> None:
+            self._fetch_costly(source, acct, folder, role, batch, batch_work, services)
+            args = (acct.name, folder, role, batch_work, fps)
+            jobs.append((runner.evaluate(*args), args))
+
+        for i in range(0, len(redo), EVAL_BATCH):
             if self._cancel.is_set():
                 break
-            batch = todo[i : i + EVAL_BATCH]
-            msgs = self._load_messages(source, acct, folder, role, batch, mods, missing)
-            self._prefetch(msgs, mods, missing, services)
-            for msg in msgs:
-                for m in mods:
-                    if msg.uid not in missing[m.name]:
-                        continue
-                    try:
-                        values = m.evaluate(msg, services)
-                    except Exception as exc:  # noqa: BLE001 - one message never stops a run
-                        fr.errors[m.name] = fr.errors.get(m.name, 0) + 1
-                        log.debug("module %s failed on %s/%s: %r", m.name, folder, msg.uid, exc)
-                        values = {"_error": f"{type(exc).__name__}: {exc}"[:200]}
-                    pending[m.name][msg.uid] = values
-            done += len(batch)
-            fr.evaluated += len(msgs)
-            self.resolver.flush()
-            self._progress(Progress(acct.name, folder, "analyse", done, len(todo)))
-            if done % FLUSH_EVERY < EVAL_BATCH or done == len(todo):
-                self._store(acct, folder, mods, fps, pending)
-        self._store(acct, folder, mods, fps, pending)
+            batch = redo[i : i + EVAL_BATCH]
+            submit(batch, {m.name: [u for u in batch if u in work[m.name]] for m in mods})
+        if new and not self._cancel.is_set():
+            for batch in self._fetch_new(source, acct, folder, FolderPlan(kept, new)):
+                stored.extend(batch)
+                submit(batch, {m.name: batch for m in mods})
+        jobs.append((runner.flush(acct.name, folder, fps), ()))
+        uids = sorted(kept_set | set(stored)) if synced is None else kept
+        fr = FolderResult(acct.name, folder, role, total=len(uids), uids=uids)
+        fr.fetched = len(stored) if synced is None else synced[1]
+        runner = self._collect(jobs, fr, acct, folder, runner)
         table = self.folder_table(acct.name, folder, role, uids, services)
         self._count(fr, table)
         fr.table = table
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
-        return fr
+        return fr, runner
 
-    def _store(
+    def _collect(
         self,
+        jobs: list[tuple[Future, tuple]],
+        fr: FolderResult,
         acct: Account,
         folder: str,
-        mods: list[Module],
-        fps: dict[str, str],
-        pending: dict[str, dict[int, dict[str, Any]]],
-    ) -> None:
-        for m in mods:
-            values = pending[m.name]
-            if not values:
-                continue
-            self.cache.put_results(acct.name, folder, m.name, m.version, fps[m.name], values)
-            pending[m.name] = {}
-            if self.cache.result_chunk_count(acct.name, folder, m.name) > MAX_CHUNKS:
-                keep = self.cache.cached_uids(acct.name, folder)
-                self.cache.compact_results(acct.name, folder, m.name, m.version, fps[m.name], keep)
+        runner: Any,
+    ) -> Any:
+        """Wait for the folder's jobs in order; a dead worker's jobs are redone inline."""
+        total = sum(1 for _, args in jobs if args)
+        done = 0
+        for fut, args in jobs:
+            if self._cancel.is_set() and args:
+                fut.cancel()
+            try:
+                report = fut.result() if not fut.cancelled() else None
+            except Exception as exc:  # noqa: BLE001 - BrokenProcessPool and the like
+                log.warning("analysis worker failed (%r); continuing in this process", exc)
+                inline = runner.inline if isinstance(runner, _LazyWorker) else None
+                runner = inline or InlineRunner(
+                    Analyser(self.cache, [self.core, *self.modules], self._services[acct.name])
+                )
+                report = (
+                    runner.evaluate(*args).result()
+                    if args
+                    else runner.flush(
+                        acct.name,
+                        folder,
+                        {
+                            m.name: m.fingerprint(self._services[acct.name])
+                            for m in [self.core, *self.modules]
+                        },
+                    ).result()
+                )
+            if report is not None:
+                fr.evaluated += report.evaluated
+                for name, n in report.errors.items():
+                    fr.errors[name] = fr.errors.get(name, 0) + n
+            if args:
+                done += 1
+                self._progress(Progress(acct.name, folder, "analyse", done, total))
+        return runner
 
-    def _load_messages(
+    def _fetch_costly(
         self,
         source: Source,
         acct: Account,
         folder: str,
         role: str,
         uids: list[int],
-        mods: list[Module],
-        missing: dict[str, set[int]],
-    ) -> list[Message]:
+        work: dict[str, list[int]],
+        services: Services,
+    ) -> None:
+        """Fetch body text / raw mail into the cache for messages a module wants it for."""
+        wanting = {
+            item: [m for m in self.modules if item in m.needs and work.get(m.name)]
+            for item in (BODY, RAW)
+        }
+        if not any(wanting.values()):
+            return
         msgs = [
             Message(acct.name, folder, uid, header, parts_from_json(structure), size, role=role)
             for uid, header, structure, size in self.cache.get_messages(acct.name, folder, uids)
         ]
-        for item in (BODY, RAW):
-            wanting = [m for m in mods if item in m.needs]
-            if not wanting:
+        for item, mods in wanting.items():
+            if not mods:
                 continue
+            sets = {m.name: set(work[m.name]) for m in mods}
             need = [
                 msg
                 for msg in msgs
-                if any(msg.uid in missing[m.name] and _wants(m, msg, item) for m in wanting)
+                if any(msg.uid in sets[m.name] and _wants(m, msg, item) for m in mods)
             ]
             if not need:
                 continue
             have = self.cache.get_items(acct.name, folder, item, [m.uid for m in need])
             lacking = [m for m in need if m.uid not in have]
-            if lacking:
-                self._select(source, folder)
-                if item == BODY:
-                    got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
-                else:
-                    got = source.fetch_raw([m.uid for m in lacking])
-                self.cache.put_items(acct.name, folder, item, got)
-                have.update(got)
-            for msg in need:
-                data, truncated = have.get(msg.uid, (None, False))
-                if data is None:
-                    continue
-                if item == BODY:
-                    msg.body_text = data.decode("utf-8", "replace")
-                else:
-                    msg.raw_bytes, msg.raw_truncated = data, truncated
-        return msgs
-
-    def _prefetch(
-        self,
-        msgs: list[Message],
-        mods: list[Module],
-        missing: dict[str, set[int]],
-        services: Services,
-    ) -> None:
-        queries: list[tuple[str, str]] = []
-        for m in mods:
-            for msg in msgs:
-                if msg.uid in missing[m.name]:
-                    try:
-                        queries.extend(m.prefetch(msg, services))
-                    except Exception:  # noqa: BLE001 - evaluate will meet and count it
-                        pass
-        if queries:
-            services.dns.prefetch(queries)
-        probe = services.probe
-        if probe is not None and "reachability" in missing:
-            from mailstats.mail.received import find_origin
-
-            ips = []
-            for msg in msgs:
-                if msg.uid in missing["reachability"]:
-                    origin = find_origin(msg.hops, services.identity)
-                    if origin:
-                        ips.append(origin[1].ip)
-            if ips:
-                probe.prefetch(ips)
+            if not lacking:
+                continue
+            self._select(source, folder)
+            if item == BODY:
+                got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
+            else:
+                got = source.fetch_raw([m.uid for m in lacking])
+            self.cache.put_items(acct.name, folder, item, got)
 
     def folder_table(
         self, account: str, folder: str, role: str, uids: list[int], services: Services
@@ -575,6 +635,33 @@ class Engine:
         return row[0] if row else None
 
 
+class _LazyWorker:
+    """Starts the worker process only when a folder has enough work to pay for it."""
+
+    def __init__(
+        self, engine: Engine, acct: Account, sent_index: SentIndex | None, inline: Any
+    ) -> None:
+        self.engine, self.acct, self.sent_index, self.inline = engine, acct, sent_index, inline
+        self.started: ProcessRunner | None = None
+
+    def start(self) -> ProcessRunner:
+        if self.started is None:
+            # Everything the child reads must be on disk before it starts.
+            self.engine.resolver.flush()
+            self.started = ProcessRunner(
+                self.engine.config,
+                self.acct,
+                self.sent_index,
+                [self.engine.core, *self.engine.modules],
+                str(self.engine.cache.path),
+            )
+        return self.started
+
+    def close(self) -> None:
+        if self.started is not None:
+            self.started.close()
+
+
 def _wants(m: Module, msg: Message, item: str) -> bool:
     try:
         return bool(m.wants(msg, item))
@@ -629,7 +716,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
         },
         "dns": result.dns_stats,
         "fetch": result.fetch_stats,
-        "module_counters": {m.name: m.counters() for m in result.modules if m.counters()},
+        "module_counters": result.module_counters,
         "warnings": result.warnings,
         "outputs": outputs,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

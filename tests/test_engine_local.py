@@ -201,3 +201,38 @@ def test_degenerate_messages_are_counted(tmp_path: Path, bad: bytes) -> None:
     fr = result.accounts[0].folders[0]
     assert fr.total == 2
     assert fr.processed + fr.malformed == 2
+
+
+def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> None:
+    """The overlapped worker-process path and the inline path write the same files."""
+    import mailstats.analysis
+
+    started = []
+    real_init = mailstats.analysis.ProcessRunner.__init__
+
+    def counting_init(self, *args, **kwargs):
+        started.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(mailstats.analysis.ProcessRunner, "__init__", counting_init)
+    md = mailbox.Maildir(tmp_path / "Mail", create=True)
+    for i in range(1300):
+        md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))
+    junk = md.add_folder("Junk")
+    for i in range(700):
+        junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
+    outs = {}
+    for mode, extra in (("inline", {"analysis_workers": 0}), ("worker", {"worker_min": 1})):
+        d = tmp_path / mode
+        d.mkdir()
+        cfg = config(d, tmp_path / "Mail", {"ham": ["INBOX"], "spam": ["Junk"]})
+        cfg.settings.extra.update(extra)
+        engine, result = run(cfg)
+        assert result.ok
+        write_outputs(engine, result, d / "out")
+        outs[mode] = {n: (d / "out" / n).read_text() for n in ("summary.csv", "messages.csv")}
+        fr = result.accounts[0].folders[0]
+        assert fr.evaluated == fr.total == 1300
+    assert started == [1]  # one worker process for the worker run, none inline
+    assert outs["inline"] == outs["worker"]
+    assert "received.from_match,866,1300,1300" in outs["worker"]["summary.csv"]
