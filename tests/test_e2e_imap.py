@@ -202,3 +202,56 @@ def test_wrong_password_fails_one_account_and_others_still_run(
     assert "not-the-password" not in err
     summary = read_summary(tmp_path / "out")
     assert ("INBOX", "internal.internal") in summary  # the good account was still written
+
+
+MIME_SAMPLES = [
+    b"From: a@example.com\nTo: dana@example.org\nSubject: plain\n\nhello\n",
+    b"From: a@example.com\nSubject: mixed\nMIME-Version: 1.0\n"
+    b'Content-Type: multipart/mixed; boundary="B1"\n\n--B1\n'
+    b'Content-Type: multipart/alternative; boundary="B2"\n\n--B2\n'
+    b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+    b'caf=C3=A9 "quoted" (parens)\n--B2\nContent-Type: text/html; charset=iso-8859-1\n\n'
+    b"<p><img src=x></p>\n--B2--\n--B1\n"
+    b'Content-Type: application/pdf; name="bill (1).pdf"\n'
+    b'Content-Disposition: attachment; filename="Rechnung \xc3\xbcber.pdf"\n'
+    b"Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--B1\n"
+    b"Content-Type: message/rfc822\n\nFrom: inner@example.net\nSubject: inner\n\nbody\n--B1--\n",
+]
+
+
+def test_fast_fetch_matches_imapclient(dovecot, generated_mailbox) -> None:
+    """Our FETCH reader and imapclient's parser agree on real Dovecot responses."""
+    import imapclient
+
+    from mailstats.sources.imap import fast_fetch, parts_from_bodystructure
+
+    user = new_user(dovecot, generated_mailbox)
+    dovecot.deliver(user, "INBOX", MIME_SAMPLES * 3)
+    client = imapclient.IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=10)
+    client.login(user, dovecot.users[user])
+    try:
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        items = ["BODY.PEEK[HEADER]", "BODYSTRUCTURE", "RFC822.SIZE", "BODY.PEEK[1]<0.64>"]
+        ours = fast_fetch(client, uids, items)
+        theirs = client.fetch(uids, items)
+    finally:
+        client.logout()
+    assert sorted(ours) == sorted(theirs) == sorted(uids)
+    for uid in uids:
+        a, b = ours[uid], theirs[uid]
+        assert a[b"BODY[HEADER]"] == b[b"BODY[HEADER]"]
+        assert a[b"RFC822.SIZE"] == b[b"RFC822.SIZE"]
+        assert a[b"BODY[1]<0>"] == b[b"BODY[1]<0>"]
+        assert parts_from_bodystructure(a[b"BODYSTRUCTURE"]) == parts_from_bodystructure(
+            b[b"BODYSTRUCTURE"]
+        )
+    mixed = [ours[u] for u in uids if b"Subject: mixed" in ours[u][b"BODY[HEADER]"]]
+    parts = parts_from_bodystructure(mixed[0][b"BODYSTRUCTURE"])
+    assert [(p.section, p.content_type) for p in parts] == [
+        ("1.1", "text/plain"),
+        ("1.2", "text/html"),
+        ("2", "application/pdf"),
+        ("3", "message/rfc822"),
+    ]
+    assert parts[2].disposition == "attachment" and parts[2].filename.startswith("Rechnung")

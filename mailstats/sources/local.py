@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from email.message import Message as EmailMessage
 from pathlib import Path
 
-from mailstats.mail.message import MAX_PARTS, MAX_RAW_BYTES, MimePart
+from mailstats.mail.message import MAX_BODY_BYTES, MAX_PARTS, MAX_RAW_BYTES, MimePart
 from mailstats.sources import (
     FetchedHeader,
     FolderInfo,
@@ -215,7 +215,7 @@ class LocalSource:
                 data = (
                     payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
                 )
-                texts.append(decode_slice(data[:4096], part.encoding, part.charset))
+                texts.append(decode_slice(data[:MAX_BODY_BYTES], part.encoding, part.charset))
             self.stats["bodies"] += 1
             out[uid] = ("\n".join(texts).encode("utf-8", "replace"), False)
         return out
