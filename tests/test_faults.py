@@ -51,6 +51,13 @@ pytestmark = pytest.mark.servers
 INJECTED: list[str] = []
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _print_injected() -> Iterator[None]:
+    """`pytest -s tests/test_faults.py` prints the tally quoted in docs/reliability.md."""
+    yield
+    print(f"\nfaults injected: {len(INJECTED)}: {INJECTED}")
+
+
 # -- a loopback TCP proxy that misbehaves on purpose ----------------------------------------
 class FaultProxy:
     """Forwards 127.0.0.1:port to a target; cuts, stalls or slows the server's replies.

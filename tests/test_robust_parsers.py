@@ -47,7 +47,12 @@ from mailstats.modules.dkim import signature_tags
 from mailstats.services import Identity, SentIndex, Services
 from mailstats.services.dns import FAILED, DnsAnswer
 from mailstats.services.domains import DomainSplitter
-from mailstats.sources.imap import ImapSource, parts_from_bodystructure
+from mailstats.sources.imap import (
+    ImapSource,
+    _parse_response,
+    _split_responses,
+    parts_from_bodystructure,
+)
 
 FUZZ_EXAMPLES = 200
 FUZZ = settings(
@@ -357,6 +362,12 @@ def test_bodystructure_well_formed(data: tuple[tuple, list[str]]) -> None:
         assert "/" in p.content_type and p.content_type == p.content_type.lower()
 
 
+FETCH_TOKENS = [
+    b"1 (", b"UID", b"7", b"BODY[HEADER]", b"{12}", b"BODYSTRUCTURE", b"(", b")", b'"q\\"x"',
+    b"NIL", b"RFC822.SIZE", b"BODY[1]<0>", b"X-GM-MSGID", b"[", b"]", b'"', b"{99999999999}",
+]  # fmt: skip
+
+
 class _FakeImap:
     """Stands in for imapclient: FETCH returns whatever BODYSTRUCTURE the test chose."""
 
@@ -374,11 +385,11 @@ class _FakeImap:
 def _source_with(structures: list[Any]) -> ImapSource:
     """An ImapSource wired to a fake client (no connection): the real fetch_headers path."""
     src = ImapSource.__new__(ImapSource)
-    src.client = _FakeImap(structures)  # type: ignore[assignment]
+    fake = _FakeImap(structures)
     src.folder = "INBOX"
     src.batch_size = 500
     src.stats = {"fetch_commands": 0, "headers": 0}
-    src._retrying = lambda what, fn: fn()  # type: ignore[method-assign]
+    src._fetch = lambda uids, items, what: fake.fetch(uids, items)  # type: ignore[method-assign]
     return src
 
 
@@ -391,6 +402,33 @@ def test_garbage_bodystructure_never_escapes_fetch_headers(structures: list[Any]
     assert [g.uid for g in got] == uids  # every message still counted
     for g in got:
         assert g.parts is None or all(isinstance(p, MimePart) for p in g.parts)
+
+
+fetch_pieces = st.lists(
+    st.one_of(
+        st.binary(max_size=60),
+        st.lists(st.sampled_from(FETCH_TOKENS), max_size=20).map(b" ".join),
+        st.tuples(
+            st.lists(st.sampled_from(FETCH_TOKENS), max_size=8).map(b" ".join),
+            st.binary(max_size=40),
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@FUZZ
+@given(pieces=fetch_pieces)
+def test_fetch_response_parser_fails_only_as_caught(pieces: list[Any]) -> None:
+    """fast_fetch drops a response on ValueError/IndexError: nothing else may come out."""
+    try:
+        values = _parse_response(pieces)
+    except (ValueError, IndexError):
+        return
+    assert isinstance(values, dict)
+    groups = list(_split_responses([*pieces, None]))
+    assert sum(len(g) for g in groups) == len(pieces)
 
 
 def test_bodystructure_200_deep_and_2000_wide_is_capped() -> None:
