@@ -99,7 +99,7 @@ def test_model_best_separating_first_and_cells(qtbot: object) -> None:
     hamonly = next(i for i, r in enumerate(model.rows) if r.check == "hamonly")
     assert model.data(model.index(hamonly, ResultsModel.COL_SPAM)) == "–"
     header = model.headerData(ResultsModel.COL_HAM_PCT, Qt.Orientation.Horizontal)
-    assert header == "Ham %"
+    assert header == "Ham\n%"
 
 
 def test_model_sorts_numbers_with_missing_last(qtbot: object) -> None:

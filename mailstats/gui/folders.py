@@ -121,10 +121,17 @@ class FoldersPage(QWidget):
             return list_with_counts(acct, pw)
 
         w = worker.CallWorker(job)
-        worker.start(w, self, done=lambda res: self._filled(name, res), failed=self._failed)
+        worker.start(
+            w,
+            self,
+            done=lambda res: self._filled(name, res),
+            failed=lambda t: self._failed(name, t),
+        )
 
-    def _failed(self, text: str) -> None:
+    def _failed(self, name: str, text: str) -> None:
         self.reload_button.setEnabled(True)
+        if name != self.account_box.currentText():
+            return  # the user has moved on to another account meanwhile
         self.status.setText(f"Could not list the folders: {text}")
         self.error.emit(f"Could not list the folders: {text}")
 
@@ -133,7 +140,7 @@ class FoldersPage(QWidget):
 
         self.reload_button.setEnabled(True)
         acct = self.store.account(name)
-        if acct is None:
+        if acct is None or name != self.account_box.currentText():
             return
         folders, counts = res
         mapping = acct.roles()
@@ -172,6 +179,7 @@ class FoldersPage(QWidget):
             combo.currentIndexChanged.connect(lambda _i, folder=f.name: self._role_changed(folder))
             self.tree.setItemWidget(item, 2, combo)
             self.combos[f.name] = combo
+        self.tree.setRootIsDecorated(any(it.childCount() for it in items.values()))
         self.tree.expandAll()
         self.loaded_for = name
         if fresh:

@@ -94,17 +94,19 @@ class ResultsModel(QAbstractTableModel):
 
     HEADERS = [
         "Check",
-        "Ham matched / applicable",
-        "Ham %",
-        "Spam matched / applicable",
-        "Spam %",
-        "Sent matched / applicable",
-        "Sent %",
-        "|Ham − Spam|",
-        "Info gain (bits)",
+        "Ham matched\n/ applicable",
+        "Ham\n%",
+        "Spam matched\n/ applicable",
+        "Spam\n%",
+        "Gap\n|ham − spam|",
+        "Info gain\n(bits)",
+        "Sent matched\n/ applicable",
+        "Sent\n%",
     ]
     COL_CHECK, COL_HAM, COL_HAM_PCT, COL_SPAM, COL_SPAM_PCT = 0, 1, 2, 3, 4
-    COL_SENT, COL_SENT_PCT, COL_DELTA, COL_GAIN = 5, 6, 7, 8
+    COL_DELTA, COL_GAIN, COL_SENT, COL_SENT_PCT = 5, 6, 7, 8
+    _ROLE_COLS = {1: ("ham", False), 2: ("ham", True), 3: ("spam", False), 4: ("spam", True)}
+    _ROLE_COLS.update({7: ("sent", False), 8: ("sent", True)})
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -127,8 +129,11 @@ class ResultsModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             if role == Qt.ItemDataRole.DisplayRole:
                 return self.HEADERS[section]
-            if role == Qt.ItemDataRole.ToolTipRole and section == self.COL_GAIN:
-                return "How much knowing this check tells about ham vs spam (higher is better)"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                if section == self.COL_GAIN:
+                    return "How much knowing this check tells about ham vs spam (higher is better)"
+                if section in (self.COL_HAM, self.COL_SPAM, self.COL_SENT):
+                    return "matched: the check was true; applicable: it could be decided"
         return None
 
     def value(self, row: CheckRow, col: int) -> Any:
@@ -139,10 +144,8 @@ class ResultsModel(QAbstractTableModel):
             return row.delta
         if col == self.COL_GAIN:
             return row.info_gain
-        role = ROLES[(col - 1) // 2]
-        if (col - 1) % 2 == 0:
-            return tuple(row.counts.get(role, [0, 0]))
-        return row.pct(role)
+        role, pct = self._ROLE_COLS[col]
+        return row.pct(role) if pct else tuple(row.counts.get(role, [0, 0]))
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

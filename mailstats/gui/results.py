@@ -8,6 +8,7 @@ plain text only: it is written by whoever sent the mail.
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ class ResultsPage(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(24)
         hdr = self.view.horizontalHeader()
         hdr.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hdr.setStretchLastSection(True)
@@ -160,7 +162,11 @@ class ResultsPage(QWidget):
         self.message_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.message_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.message_view.verticalHeader().setVisible(False)
-        self.message_view.horizontalHeader().setStretchLastSection(True)
+        self.message_view.verticalHeader().setDefaultSectionSize(22)
+        mh = self.message_view.horizontalHeader()
+        mh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        mh.setResizeContentsPrecision(100)  # look at 100 rows, not all 100k
+        mh.setStretchLastSection(True)
         self.message_view.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: self.show_message(cur.row())
         )
@@ -228,6 +234,15 @@ class ResultsPage(QWidget):
         self.check_box.addItem("(all messages)", "")
         for c in result.checks:
             self.check_box.addItem(c, c)
+        ham = next(
+            (
+                i
+                for i in range(self.folder_box.count())
+                if self.folder_box.itemData(i).role == "ham"
+            ),
+            0,
+        )
+        self.folder_box.setCurrentIndex(ham)
         self.folder_box.blockSignals(False)
         self.check_box.blockSignals(False)
         self._set_enabled(True)
@@ -250,11 +265,18 @@ class ResultsPage(QWidget):
         chart.removeAllSeries()
         for axis in chart.axes():
             chart.removeAxis(axis)
-        shown = [r for r in rows if r.pct("ham") is not None or r.pct("spam") is not None]
+        shown = [r for r in rows if (r.pct("ham") or 0) > 0 or (r.pct("spam") or 0) > 0]
         if not shown:
-            chart.setTitle("No ham or spam folder with messages in this scope")
+            chart.setTitle("No check was true for any ham or spam message in this scope")
             return
-        chart.setTitle("Share of messages where the check is true (best separating on top)")
+        never = len(rows) - len(shown)
+        title = "Share of ham and spam messages where the check is true, best separating on top"
+        if never:
+            title += (
+                f"<br>({never} {'check' if never == 1 else 'checks'} "
+                "true for no message or never decided: left out)"
+            )
+        chart.setTitle(title)
         shown = list(reversed(shown))  # horizontal bars are drawn bottom-up
         ham, spam = QBarSet("ham %"), QBarSet("spam %")
         ham.setColor(HAM_COLOR)
@@ -275,7 +297,7 @@ class ResultsPage(QWidget):
         values.setRange(0, 100)
         values.setLabelFormat("%d %%")
         values.setTickCount(11)
-        chart.addAxis(values, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(values, Qt.AlignmentFlag.AlignTop)
         series.attachAxis(values)
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
         self.chart_view.setMinimumHeight(120 + 34 * len(shown))
@@ -290,7 +312,7 @@ class ResultsPage(QWidget):
             return
         chart.setTitle("Sender's local hour of day (share of each role's messages)")
         x = QValueAxis()
-        x.setRange(0, 23)
+        x.setRange(0, 24)
         x.setTickCount(13)
         x.setLabelFormat("%d h")
         y = QValueAxis()
@@ -315,7 +337,10 @@ class ResultsPage(QWidget):
             chart.addSeries(s)
             s.attachAxis(x)
             s.attachAxis(y)
-        y.setRange(0, max(5.0, (int(top / 5) + 1) * 5))
+        step = 1 if top <= 6 else 2 if top <= 14 else 5 if top <= 40 else 10
+        ymax = max(step, math.ceil(top / step) * step)
+        y.setRange(0, ymax)
+        y.setTickCount(int(ymax / step) + 1)
         y.setLabelFormat("%d %%")
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
 

@@ -45,6 +45,10 @@ def fmt_duration(seconds: float) -> str:
     return f"{hours} h {m:02d} min"
 
 
+def left_text(seconds: float) -> str:
+    return "almost done" if seconds < 1 else f"about {fmt_duration(seconds)} left"
+
+
 @dataclass
 class RunOutcome:
     """What the results screen needs from a finished (or cancelled) run."""
@@ -115,7 +119,7 @@ class RunPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Accounts to analyse (only accounts with mapped folders):"))
         self.accounts = QListWidget()
-        self.accounts.setMaximumHeight(120)
+        self.accounts.setMaximumHeight(90)
         layout.addWidget(self.accounts)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -255,10 +259,11 @@ class RunPage(QWidget):
         tracker.update(p)
         self.overall.setValue(int(tracker.fraction * 1000))
         left = tracker.time_left()
-        overall = f"{tracker.fraction * 100:.0f} % done"
-        if left is not None and p.phase != "done":
-            overall += f", about {fmt_duration(left)} left"
-        self.overall_label.setText(overall)
+        if left is None:
+            self.overall_label.setText("Estimating the time left…")
+        elif p.phase != "done":
+            text = left_text(left)
+            self.overall_label.setText(text[0].upper() + text[1:])
         if p.phase == "connect":
             self._log(f"{p.account}: opening ({p.total} folders mapped)")
             self.folder_label.setText(f"Connecting to {p.account}…")
@@ -270,10 +275,12 @@ class RunPage(QWidget):
         words = PHASE_WORDS.get(p.phase, p.phase)
         self.folder_bar.setRange(0, max(p.total, 1))
         self.folder_bar.setValue(p.done if p.total else 1)
-        text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} messages"
+        # sync counts messages; analyse counts the engine's batches of up to 500 messages
+        unit = "messages" if p.phase == "sync" else "batches"
+        text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} {unit}"
         phase_left = tracker.phase_left(p)
         if phase_left is not None and p.done < p.total:
-            text += f", about {fmt_duration(phase_left)} left"
+            text += f", {left_text(phase_left)}"
         self.folder_label.setText(text)
 
     def _finish_ui(self) -> None:
