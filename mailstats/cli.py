@@ -41,6 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace addresses, domains, IPs and Message-IDs in messages.csv with keyed tokens",
     )
+    p.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="run up to N accounts at once (settings.jobs)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="one task per account on a Dask cluster, e.g. tcp://host:8786 (settings.scheduler)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print which accounts run where and their folders' message counts; fetch nothing",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no table")
     p.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -102,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             report=args.report,
             anonymize=args.anonymize,
             quiet=args.quiet,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            plan=args.plan,
         )
     parser.print_help()
     return EXIT_USAGE
@@ -132,6 +148,9 @@ def run_batch(
     anonymize: bool = False,
     quiet: bool = False,
     dns_snapshot: Path | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    plan: bool = False,
 ) -> int:
     from mailstats.cache import Cache
     from mailstats.config import ConfigError, load_config
@@ -162,16 +181,34 @@ def run_batch(
         return EXIT_USAGE
     for problem in engine.registry.problems:
         _err(problem)
+    jobs = jobs or int(cfg.settings.extra.get("jobs", 1) or 1)
+    scheduler = scheduler or cfg.settings.extra.get("scheduler") or None
+    if plan:
+        return _plan(cfg, accounts, jobs, scheduler)
     reporter = ProgressReporter(quiet=quiet)
     cancel = threading.Event()
+    tables: Any = engine
     try:
         with reporter:
-            result = engine.run(accounts, progress=reporter, cancel=cancel)
+            if scheduler:
+                from mailstats.parallel import run_dask
+
+                engine.cache.close()
+                result, tables = run_dask(cfg, accounts, scheduler, progress=reporter)
+            elif jobs > 1 and len(accounts) > 1:
+                from mailstats.parallel import run_threads
+
+                result, tables = run_threads(cfg, accounts, jobs, reporter, cancel)
+            else:
+                result = engine.run(accounts, progress=reporter, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         _err("interrupted; what was fetched is cached, run again to resume")
         return EXIT_FAILED
-    written = write_outputs(engine, result, out_dir)
+    except (OSError, RuntimeError) as exc:  # cluster unreachable, optional extra missing
+        _err(str(exc))
+        return EXIT_FAILED
+    written = write_outputs(tables, result, out_dir)
     if anonymize:
         written += _anonymize(Path(out_dir))
     if report:
@@ -188,6 +225,32 @@ def run_batch(
         _err(f"account {a.name!r} failed: {a.error}")
     engine.cache.close()
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _plan(cfg: Any, accounts: list[Any], jobs: int, scheduler: str | None) -> int:
+    """Where each account would run and how much mail its mapped folders hold (STATUS)."""
+    from mailstats.config import resolve_password
+    from mailstats.sources import SourceError, open_source
+
+    where = f"cluster {scheduler}" if scheduler else f"this machine, {jobs} at a time"
+    print(f"{len(accounts)} account(s), on {where}")
+    rc = EXIT_OK
+    for acct in accounts:
+        roles = acct.roles()
+        try:
+            src = open_source(acct, "" if acct.is_local else resolve_password(acct))
+            counts = src.folder_counts(list(roles))
+            src.close()
+        except SourceError as exc:
+            print(f"  {acct.name}: cannot connect: {exc}")
+            rc = EXIT_FAILED
+            continue
+        total = sum(n or 0 for n in counts.values())
+        detail = ", ".join(
+            f"{f} ({roles[f]}) {'?' if counts.get(f) is None else counts[f]}" for f in roles
+        )
+        print(f"  {acct.name}: {total} messages: {detail}")
+    return rc
 
 
 def _load_snapshot(cache: Any, path: Path) -> None:

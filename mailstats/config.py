@@ -29,6 +29,13 @@ _SETTINGS_KEYS = {
     "dns_timeout": (int, float),
     "dns_deadline": (int, float),
     "batch_size": int,
+    "jobs": int,
+    "scheduler": str,
+    "analysis_workers": int,
+    "worker_min": int,
+    "now_max_age_days": (int, float),
+    "dns_budgets": dict,
+    "dns_cache": str,
 }
 _ACCOUNT_KEYS = {
     "name": str,
@@ -171,11 +178,21 @@ def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
     if expected is int and isinstance(value, bool):
         raise ConfigError(f"{where}: '{key}' must be a number, not {value!r}")
     if not isinstance(value, expected):
-        names = {list: "a list", str: "a string", int: "a number", bool: "true or false"}
+        names = {
+            list: "a list",
+            str: "a string",
+            int: "a number",
+            bool: "true or false",
+            dict: "a table",
+        }
         want = names.get(expected, "a number") if not isinstance(expected, tuple) else "a number"
         raise ConfigError(f"{where}: '{key}' must be {want}, not {type(value).__name__}")
     if expected is list and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: '{key}' must be a list of strings")
+    if expected is dict and not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value.values()
+    ):
+        raise ConfigError(f"{where}: '{key}' must map names to numbers")
 
 
 def parse_config(data: dict[str, Any], source: str = "accounts file") -> Config:

@@ -183,11 +183,14 @@ class Engine:
         self.core = CoreFields()
         self.domains = DomainSplitter()
         settings = config.settings
+        # settings.dns_cache: a DNS-only cache file that several workers can share.
+        dns_store = Cache(settings.extra["dns_cache"]) if settings.extra.get("dns_cache") else None
         self.resolver = Resolver(
             settings.dns_servers or None,
             timeout=float(settings.extra.get("dns_timeout", 4.0)),
-            store=self.cache,
+            store=dns_store or self.cache,
             deadline_s=settings.extra.get("dns_deadline"),
+            budgets=settings.extra.get("dns_budgets"),
         )
         self.source_factory = source_factory or (lambda a, pw: open_source(a, pw))
         self.warnings: list[str] = list(self.registry.problems)

@@ -101,3 +101,16 @@ def test_run_deadline() -> None:
     time.sleep(0.02)
     assert r.query("a.example", "A").status == "timeout"
     assert r.stats["skipped_deadline"] == 1
+
+
+def test_zone_budget_caps_network_queries(server) -> None:
+    r = Resolver([server.server_spec], timeout=1.0, budgets={"svc-test.example": 3})
+    names = [(f"n{i}.svc-test.example", "A") for i in range(8)]
+    r.prefetch(names)
+    answers = [r.query(*k) for k in names]
+    assert r.spent["svc-test.example"] == 3
+    assert sum(1 for a in answers if a.status == "budget") == 5
+    assert all(a.exists is None for a in answers if a.status == "budget")  # unknown, not "no"
+    # names outside the zone are not limited
+    assert r.query("mail.svc-test.example.", "A").status == "budget"
+    assert r.ptr("192.0.2.45").records == ("mail.svc-test.example",)

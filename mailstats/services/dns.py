@@ -41,8 +41,9 @@ TIMEOUT = "timeout"
 SERVFAIL = "servfail"
 REFUSED = "refused"
 ERROR = "error"
+BUDGET = "budget"  # not asked: the zone's query budget for this run is spent
 #: Statuses that say nothing about the name: "unknown", never cached.
-FAILED = frozenset({TIMEOUT, SERVFAIL, REFUSED, ERROR})
+FAILED = frozenset({TIMEOUT, SERVFAIL, REFUSED, ERROR, BUDGET})
 
 DEFAULT_NEGATIVE_TTL = 900
 MAX_TTL = 7 * 86400
@@ -112,6 +113,7 @@ class Resolver:
         store: DnsStore | None = None,
         deadline_s: float | None = None,
         dead_after: int = 25,
+        budgets: dict[str, int] | None = None,
     ) -> None:
         self._resolver = dns.resolver.Resolver(configure=not servers)
         if servers:
@@ -134,6 +136,9 @@ class Resolver:
         self._consecutive_failures = 0
         self.stats: Counter[str] = Counter()
         self._pool: ThreadPoolExecutor | None = None
+        # Free DNSBLs limit queries per day: at most this many network queries per zone.
+        self._budgets = {z.lower().strip("."): int(n) for z, n in (budgets or {}).items()}
+        self.spent: Counter[str] = Counter()
 
     # -- cache ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -249,12 +254,16 @@ class Resolver:
         pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]] = {}
         queue = list(todo)
         left: list[tuple[str, str]] = []
+        budget_left: list[tuple[str, str]] = []  # the full path answers these BUDGET
         window = 256
         deadline = time.monotonic() + self._resolver.lifetime
         try:
             while (queue or pending) and time.monotonic() < deadline:
                 while queue and len(pending) < window:
                     key = queue.pop()
+                    if self._budgets and not self._spend(key[0]):
+                        budget_left.append(key)
+                        continue
                     try:
                         q = dns.message.make_query(key[0], key[1])
                     except (dns.exception.DNSException, ValueError):
@@ -281,6 +290,8 @@ class Resolver:
                     self._take_bulk_answer(wire, pending, left)
         finally:
             sock.close()
+        # Over budget: not asked, not cached; the later `query` answers BUDGET (unknown).
+        self.stats[BUDGET] += len(budget_left)
         return left + queue + [k for k, _ in pending.values()]
 
     def _take_bulk_answer(
@@ -326,6 +337,19 @@ class Resolver:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def _spend(self, name: str) -> bool:
+        """Count a network query against its zone's budget; False when the budget is spent."""
+        if not self._budgets:
+            return True
+        for zone, limit in self._budgets.items():
+            if name == zone or name.endswith("." + zone):
+                with self._lock:
+                    if self.spent[zone] >= limit:
+                        return False
+                    self.spent[zone] += 1
+                return True
+        return True
+
     def _deadline_passed(self) -> bool:
         return self._deadline is not None and time.monotonic() > self._deadline
 
@@ -339,6 +363,8 @@ class Resolver:
         if self._server_dead():
             self.stats["skipped_dead"] += 1
             return DnsAnswer(TIMEOUT)
+        if not self._spend(name):
+            return DnsAnswer(BUDGET)
         answer = self._ask_network(name, rdtype)
         with self._lock:
             if answer.status in (TIMEOUT, ERROR):

@@ -1,0 +1,247 @@
+"""Many accounts at once: threads on this machine (`--jobs N`) or a Dask cluster.
+
+Accounts are independent and I/O bound (IMAP round trips, DNS), so each one runs in its own
+`Engine` — its own modules, resolver and cache connection — and the per-account results are
+merged into one `RunResult` that the usual writers turn into the same files a sequential run
+writes. On a cluster each worker keeps its own cache file and ships back the account's
+compact per-folder tables, never the mail itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mailstats.config import Account, Config
+from mailstats.engine import AccountResult, Engine, FolderResult, FolderTable, Progress, RunResult
+
+
+@dataclass
+class ModuleSnapshot:
+    """What the writers need of a module, detached from the engine that ran it."""
+
+    name: str
+    version: str
+    checks: tuple[str, ...]
+    extras: tuple[str, ...]
+    evidence: str
+    opt_in: bool = False
+    description: str = ""
+    _counters: dict[str, int] = field(default_factory=dict)
+    _warnings: list[str] = field(default_factory=list)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+
+def snapshot_modules(result: RunResult) -> list[ModuleSnapshot]:
+    return [
+        ModuleSnapshot(
+            m.name,
+            m.version,
+            tuple(m.checks),
+            tuple(m.extras),
+            m.evidence,
+            m.opt_in,
+            m.description,
+            result.module_counters.get(m.name, {}),
+            [],
+        )
+        for m in result.modules
+    ]
+
+
+class Tables:
+    """`table_for` over results that carry their tables (what export.write_outputs needs)."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+
+    def table_for(self, fr: FolderResult) -> FolderTable:
+        if fr.table is None:
+            raise ValueError(f"no table for {fr.account}/{fr.folder}")
+        return fr.table
+
+
+def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) -> RunResult:
+    """Per-account results, in the accounts file's order, as one run."""
+    accounts: list[AccountResult] = []
+    modules: list[Any] = []
+    warnings: list[str] = []
+    dns: dict[str, int] = {}
+    fetch: dict[str, int] = {}
+    counters: dict[str, dict[str, int]] = {}
+    started: list[datetime] = []
+    finished: list[datetime] = []
+    for acct, res, error in parts:
+        if res is None:
+            accounts.append(AccountResult(acct.name, acct.labels, "failed", error))
+            continue
+        accounts.extend(res.accounts)
+        if not modules:
+            modules = snapshot_modules(res)
+        for w in res.warnings:
+            if w not in warnings:
+                warnings.append(w)
+        for target, source in ((dns, res.dns_stats), (fetch, res.fetch_stats)):
+            for k, v in source.items():
+                target[k] = target.get(k, 0) + v
+        for name, values in res.module_counters.items():
+            merged = counters.setdefault(name, {})
+            for k, v in values.items():
+                merged[k] = merged.get(k, 0) + v
+        started.append(res.started)
+        finished.append(res.finished)
+    for m in modules:
+        m._counters = counters.get(m.name, {})
+    now = datetime.now(UTC)
+    if not modules:  # every account failed: still name the checks that would have run
+        engine = Engine(config)
+        modules = [
+            ModuleSnapshot(m.name, m.version, tuple(m.checks), tuple(m.extras), m.evidence)
+            for m in engine.modules
+        ]
+        engine.cache.close()
+    return RunResult(
+        accounts=accounts,
+        modules=modules,  # type: ignore[arg-type]
+        started=min(started, default=now),
+        finished=max(finished, default=now),
+        settings=config.settings.as_dict(),
+        warnings=warnings,
+        dns_stats=dns,
+        fetch_stats=fetch,
+        module_counters=counters,
+    )
+
+
+def split_budgets(config: Config, parts: int) -> Config:
+    """settings.dns_budgets hold for the whole batch: each of `parts` engines gets a share."""
+    budgets = config.settings.extra.get("dns_budgets")
+    if not budgets or parts <= 1:
+        return config
+    cfg = copy.deepcopy(config)
+    cfg.settings.extra["dns_budgets"] = {z: max(1, n // parts) for z, n in budgets.items()}
+    return cfg
+
+
+def run_threads(
+    config: Config,
+    accounts: list[Account],
+    jobs: int,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    engine_factory: Callable[[Config], Engine] | None = None,
+) -> tuple[RunResult, Tables]:
+    """Up to `jobs` accounts at once, each in its own engine sharing the cache file."""
+    factory = engine_factory or (lambda cfg: Engine(cfg))
+    cancel = cancel or threading.Event()
+    shared = split_budgets(config, len(accounts))
+    lock = threading.Lock()
+
+    def one(acct: Account) -> tuple[Account, RunResult | None, str]:
+        engine = factory(shared)
+        try:
+
+            def report(p: Progress) -> None:
+                if progress is not None:
+                    with lock:
+                        progress(p)
+
+            return acct, engine.run([acct], progress=report, cancel=cancel), ""
+        except Exception as exc:  # noqa: BLE001 - one account never stops the batch
+            return acct, None, f"{type(exc).__name__}: {exc}"
+        finally:
+            engine.cache.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="account") as pool:
+        parts = list(pool.map(one, accounts))
+    result = merge(config, parts)
+    return result, Tables(result)
+
+
+# -- Dask ---------------------------------------------------------------------------------
+
+
+def _account_task(config: Config, account: Account) -> RunResult:
+    """Runs on a Dask worker: one account, the worker's own cache, tables shipped back."""
+    cfg = Config(settings=config.settings, accounts=[account], path=None)
+    if not cfg.settings.cache:
+        worker = os.environ.get("DASK_WORKER_NAME") or str(os.getpid())
+        from mailstats.cache import default_cache_path
+
+        base = default_cache_path()
+        cfg.settings.cache = str(base.with_name(f"cache-{_safe(worker)}.sqlite"))
+    engine = Engine(cfg)
+    try:
+        result = engine.run([account])  # every FolderResult carries its table
+        result.modules = snapshot_modules(result)  # type: ignore[assignment]
+        return result
+    finally:
+        engine.cache.close()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+
+
+def run_dask(
+    config: Config,
+    accounts: list[Account],
+    scheduler: str,
+    progress: Callable[[Progress], None] | None = None,
+    client: Any = None,
+) -> tuple[RunResult, Tables]:
+    """One task per account on a Dask cluster; a lost worker's account is retried once."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise RuntimeError(
+            "running on a cluster needs dask.distributed: pip install 'mailstats[cluster]'"
+        ) from exc
+    own = client is None
+    client = client or Client(scheduler, timeout="30s")
+    try:
+        shared = split_budgets(config, len(accounts))
+        futures = {
+            client.submit(
+                _account_task,
+                shared,
+                acct,
+                key=f"mailstats-{acct.name}-{os.getpid()}",
+                retries=1,
+                pure=False,
+            ): acct
+            for acct in accounts
+        }
+        done: dict[str, tuple[Account, RunResult | None, str]] = {}
+        for fut in as_completed(futures):
+            acct = futures[fut]
+            try:
+                res = fut.result()
+                done[acct.name] = (acct, res, "")
+                status = res.accounts[0].status if res.accounts else "failed"
+            except Exception as exc:  # noqa: BLE001 - KilledWorker after the retry, and the like
+                done[acct.name] = (
+                    acct,
+                    None,
+                    f"failed on the cluster: {type(exc).__name__}: {exc}",
+                )
+                status = "failed"
+            if progress is not None:
+                progress(Progress(acct.name, "", "done", 1, 1, status))
+        parts = [done[a.name] for a in accounts]
+    finally:
+        if own:
+            client.close()
+    result = merge(config, parts)
+    return result, Tables(result)
