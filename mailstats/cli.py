@@ -185,7 +185,7 @@ def run_batch(
     scheduler = scheduler or cfg.settings.extra.get("scheduler") or None
     if plan:
         return _plan(cfg, accounts, jobs, scheduler)
-    reporter = ProgressReporter(quiet=quiet)
+    reporter = ProgressReporter(quiet=quiet, accounts=len(accounts))
     cancel = threading.Event()
     tables: Any = engine
     try:
@@ -289,8 +289,10 @@ def print_table(result: Any) -> None:
 class ProgressReporter:
     """A rich progress bar on a terminal, plain lines otherwise (logs, CI)."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, accounts: int = 0) -> None:
         self.quiet = quiet
+        self.accounts = accounts
+        self.finished = 0
         self.tty = sys.stderr.isatty()
         self._progress: Any = None
         self._tasks: dict[tuple[str, str, str], Any] = {}
@@ -324,8 +326,17 @@ class ProgressReporter:
         if self.quiet:
             return
         label = f"{p.account} {p.folder} {p.phase}".strip()
+        if p.phase == "finished":
+            self.finished += 1
         if self._progress is not None:
-            if p.phase in ("connect", "done"):
+            if p.phase == "finished" and self.accounts > 1:
+                task = self._tasks.get(("", "", "all"))
+                if task is None:
+                    task = self._progress.add_task("all accounts", total=self.accounts)
+                    self._tasks[("", "", "all")] = task
+                self._progress.update(task, completed=self.finished)
+                return
+            if p.phase in ("connect", "done", "finished"):
                 return
             key = (p.account, p.folder, p.phase)
             task = self._tasks.get(key)
@@ -338,7 +349,13 @@ class ProgressReporter:
         final = p.done == p.total
         if final or now - self._last > 5:
             self._last = now
-            if p.phase != "done":
+            if p.phase == "finished":
+                print(
+                    f"{p.account}: {p.message} ({self.finished}/{self.accounts or '?'} accounts)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif p.phase != "done":
                 print(f"{label}: {p.done}/{p.total}", file=sys.stderr, flush=True)
 
 

@@ -219,7 +219,9 @@ class Engine:
             if self._cancel.is_set():
                 results.append(AccountResult(acct.name, acct.labels, "cancelled"))
                 continue
-            results.append(self.run_account(acct))
+            done = self.run_account(acct)
+            results.append(done)
+            self._progress(Progress(acct.name, "", "finished", 1, 1, done.status))
         self.resolver.flush()
         self.resolver.close()
         warnings = list(self.warnings)

@@ -238,7 +238,7 @@ def run_dask(
                 )
                 status = "failed"
             if progress is not None:
-                progress(Progress(acct.name, "", "done", 1, 1, status))
+                progress(Progress(acct.name, "", "finished", 1, 1, status))
         parts = [done[a.name] for a in accounts]
     finally:
         if own:
