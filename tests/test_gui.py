@@ -246,6 +246,16 @@ def test_window_end_to_end_matches_batch(
     qtbot.waitUntil(lambda: results.last_export == str(out), timeout=30000)
     assert read_summary(out / "summary.csv") == read_summary(cli_out / "summary.csv")
     assert (out / "messages.csv").exists() and (out / "manifest.json").exists()
+
+    # the Report button writes report.html next to the CSV files and opens it
+    if results_module._write_report is not None:
+        opened: list[str] = []
+        results.open_url = lambda url: opened.append(url.toLocalFile()) or True
+        assert results.report_button.isEnabled()
+        qtbot.mouseClick(results.report_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(opened), timeout=120000)
+        assert opened == [str(out / "report.html")]
+        assert "<html" in (out / "report.html").read_text(encoding="utf-8")[:200]
     close_window(win)
 
 
@@ -390,3 +400,61 @@ def test_layout_and_step_persist(qtbot: Any, isolated: Path) -> None:
     assert again.nav.currentRow() == STEPS.index("Modules")
     assert (again.width(), again.height()) == (760, 540)
     close_window(again)
+
+
+def test_import_edit_and_bad_file(qtbot: Any, isolated: Path, maildir: Path) -> None:
+    good = isolated / "in.toml"
+    good.write_text(
+        '[settings]\ndns_servers = ["127.0.0.1:9"]\nmodules = ["received", "datetime"]\n\n'
+        f'[[accounts]]\nname = "archive"\npath = "{maildir}"\nham = ["INBOX"]\nspam = ["Junk"]\n'
+    )
+    win = make_window(qtbot, isolated)
+    win.accounts.import_accounts(str(good))
+    acct = win.store.account("archive")
+    assert acct is not None and acct.spam == ["Junk"]
+    assert win.store.config.settings.dns_servers == ["127.0.0.1:9"]
+    assert win.accounts.table.item(0, 3).text() == "1 ham, 1 spam"
+    # edit: rename, the folder mapping stays
+    win.accounts.table.selectRow(0)
+    dlg = win.accounts.edit_account()
+    assert dlg is not None and dlg.kind_local.isChecked() and dlg.path.text() == str(maildir)
+    dlg.name.setText("old-mail")
+    dlg.buttons.button(dlg.buttons.StandardButton.Ok).click()
+    assert win.store.account("archive") is None
+    assert win.store.account("old-mail").ham == ["INBOX"]
+    saved = (isolated / "config" / "accounts.toml").read_text()
+    assert 'name = "old-mail"' in saved
+    # a broken file: a plain-words error naming the file and the key, nothing changed
+    bad = isolated / "bad.toml"
+    bad.write_text(
+        '[[accounts]]\nname = "x"\nhost = "h"\nusername = "u"\nham = ["INBOX"]\nport = "x"\n'
+    )
+    win.accounts.import_accounts(str(bad))
+    assert win.last_error.startswith(f"Could not import {bad}")
+    assert "'port' must be a number" in win.last_error
+    assert win.statusBar().currentMessage() == win.last_error
+    assert [a.name for a in win.store.accounts] == ["old-mail"]
+    close_window(win)
+
+
+def test_main_opens_the_window(qtbot: Any, isolated: Path, qapp: Any) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from mailstats.gui import app
+
+    seen: list[MainWindow] = []
+
+    def close_it() -> None:
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, MainWindow) and w.isVisible():
+                seen.append(w)
+                w.close()
+        qapp.quit()
+
+    QTimer.singleShot(300, close_it)
+    assert app.main() == 0
+    assert len(seen) == 1
+    assert not seen[0].windowIcon().isNull()
+    # the real default paths, redirected by XDG_CONFIG_HOME to the test's directory
+    assert str(seen[0].store.path).startswith(str(isolated))
