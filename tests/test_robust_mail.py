@@ -181,11 +181,6 @@ def test_nasty_set_peak_memory_is_bounded(tmp_path: Path, dns: object) -> None:
     assert peak - base < MEMORY_BOUND_MB, (base, peak)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="header bytes are not capped at the source: a sync batch holds 500 whole headers "
-    "(engine._sync_folder, LocalSource.fetch_headers/split_header, IMAP BODY.PEEK[HEADER])",
-)
 def test_peak_memory_does_not_grow_with_header_size(tmp_path: Path, dns: object) -> None:
     """300 messages with a 1 MB header line each: MAX_HEADER_BYTES should bound what is kept."""
     nasty = {m.name: m for m in nasty_messages()}

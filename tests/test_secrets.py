@@ -279,11 +279,6 @@ def test_plain_imap_to_loopback_does_not_warn(
     assert _plain_warnings("127.0.0.1", caplog, monkeypatch) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no warning exists for security = 'none' to a non-loopback host "
-    "(sources/imap.py ImapSource._connect, config.py _parse_account)",
-)
 def test_plain_imap_to_a_remote_host_warns(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

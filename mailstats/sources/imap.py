@@ -8,6 +8,7 @@ must never have to trust that every code path remembered to be careful.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import socket
@@ -23,7 +24,7 @@ import imapclient
 import imapclient.exceptions
 
 from mailstats.config import Account
-from mailstats.mail.message import MAX_BODY_BYTES, MAX_RAW_BYTES, MimePart
+from mailstats.mail.message import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_RAW_BYTES, MimePart
 from mailstats.sources import (
     AuthError,
     FetchedHeader,
@@ -221,6 +222,13 @@ class ImapSource:
     # -- connection -------------------------------------------------------------------
     def _connect(self) -> None:
         acct = self.account
+        if acct.security == "none" and not _is_loopback(acct.host):
+            log.warning(
+                "account %s: plain IMAP to %s: the password and all mail cross the network "
+                'unencrypted (security = "none")',
+                acct.name,
+                acct.host,
+            )
         try:
             if acct.security == "ssl":
                 client = ReadOnlyIMAPClient(
@@ -440,14 +448,15 @@ class ImapSource:
             batch = uids[i : i + self.batch_size]
             data = self._fetch(
                 batch,
-                ["BODY.PEEK[HEADER]", "BODYSTRUCTURE", "RFC822.SIZE"],
+                [f"BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>", "BODYSTRUCTURE", "RFC822.SIZE"],
                 f"fetching headers from {self.folder}",
             )
             for uid in batch:
                 item = data.get(uid)
                 if item is None:
                     continue  # expunged meanwhile: the next run will not list it
-                header = item.get(b"BODY[HEADER]") or b""
+                # capped at the source: a hostile 1 MB header never fills a batch in memory
+                header = item.get(b"BODY[HEADER]<0>") or item.get(b"BODY[HEADER]") or b""
                 try:
                     parts = parts_from_bodystructure(item.get(b"BODYSTRUCTURE"))
                 except Exception:  # noqa: BLE001 - garbage BODYSTRUCTURE means "unknown"
@@ -497,6 +506,15 @@ class ImapSource:
                 self.stats["raw"] += 1
                 out[uid] = (raw, size > len(raw))
         return out
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _s(value: Any) -> str:

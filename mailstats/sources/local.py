@@ -19,7 +19,13 @@ from collections.abc import Iterator
 from email.message import Message as EmailMessage
 from pathlib import Path
 
-from mailstats.mail.message import MAX_BODY_BYTES, MAX_PARTS, MAX_RAW_BYTES, MimePart
+from mailstats.mail.message import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_PARTS,
+    MAX_RAW_BYTES,
+    MimePart,
+)
 from mailstats.sources import (
     FetchedHeader,
     FolderInfo,
@@ -33,12 +39,13 @@ _parser = email.parser.BytesParser(policy=email.policy.compat32)
 
 
 def split_header(raw: bytes) -> bytes:
-    """The header block, up to and including the blank line (CRLF, LF or CR-only ends)."""
+    """The header block up to the blank line (CRLF, LF or CR-only), at most MAX_HEADER_BYTES."""
+    head = raw[:MAX_HEADER_BYTES]
     for sep in (b"\r\n\r\n", b"\n\n", b"\r\r"):
-        idx = raw.find(sep)
+        idx = head.find(sep)
         if idx != -1:
-            return raw[: idx + len(sep)]
-    return raw
+            return head[: idx + len(sep)]
+    return head
 
 
 def parts_from_email(msg: EmailMessage) -> list[MimePart]:
