@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d = sub.add_parser("demo", help="run on the bundled demo mailbox (offline)")
     d.add_argument("--out", dest="demo_out", metavar="DIR", default="demo-results")
+    d.add_argument("--quiet", "-q", dest="demo_quiet", action="store_true", help="no table")
     d.add_argument(
         "--report", dest="demo_report", action="store_true", help="also write report.html"
     )
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report(args.results, args.output)
     if args.command == "demo":
-        return _demo(args.demo_out, args.demo_report, args.quiet)
+        return _demo(args.demo_out, args.demo_report, args.quiet or args.demo_quiet)
     if args.command == "modules":
         return _list_modules()
     if args.command == "signin":
