@@ -9,5 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q --disable-pip-version-check "$tmp"/dist/mailstats-*.whl
 "$tmp/venv/bin/mailstats" --help >/dev/null
-"$tmp/venv/bin/mailstats" modules
+"$tmp/venv/bin/mailstats" modules >/dev/null
+"$tmp/venv/bin/mailstats" demo --out "$tmp/demo" -q
+test -s "$tmp/demo/summary.csv"
 echo "wheel check: ok"
