@@ -335,12 +335,21 @@ def test_connection_errors_in_plain_words(qtbot: Any, isolated: Path) -> None:
     assert dlg.isVisible() and "host name" in dlg.error.text()
     dlg.reject()
     closed.close()
+    # a server account without any password known: Run explains instead of failing later
+    from mailstats.config import Account
+
+    win.store.upsert(Account(name="srv", host="127.0.0.1", port=port, username="u", ham=["INBOX"]))
+    win._accounts_changed()
+    win.go("Run")
+    assert not win.run.start()
+    assert "No password is known for 'srv'" in win.last_error
+    assert not win.run.running
     close_window(win)
 
 
 @pytest.mark.servers
 def test_imap_account_password_kept_for_session(
-    qtbot: Any, isolated: Path, dovecot: Any, dana_imap: Mailbox
+    qtbot: Any, isolated: Path, dovecot: Any, dana_imap: Mailbox, dns_spec: str | None
 ) -> None:
     win = make_window(qtbot, isolated)
     dlg = win.accounts.add_account()
@@ -373,6 +382,12 @@ def test_imap_account_password_kept_for_session(
         for name in ("INBOX", "Junk", "Sent")
     }
     assert counts == {"INBOX": "120", "Junk": "80", "Sent": "30"}
+    # a run over IMAP logs in with the session-only password
+    configure(win, dns_spec)
+    outcome = run_to_end(qtbot, win)
+    assert [a.status for a in outcome.result.accounts] == ["ok"]
+    totals = {f.folder: f.total for f in outcome.result.accounts[0].folders}
+    assert totals == {"Sent": 30, "INBOX": 120, "Junk": 80}
     close_window(win)
 
 

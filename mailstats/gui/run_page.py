@@ -189,6 +189,18 @@ class RunPage(QWidget):
                 out.append(a)
         return out
 
+    def without_password(self, accounts: list[Any]) -> list[str]:
+        """Server accounts that would fail to log in for want of a password."""
+        from mailstats.config import resolve_password
+
+        out = []
+        for a in accounts:
+            if a.is_local or getattr(a, "auth", "password") != "password":
+                continue
+            if not self.store.password_for(a, resolve_password(a)):
+                out.append(a.name)
+        return out
+
     @property
     def running(self) -> bool:
         return self.job is not None
@@ -211,6 +223,15 @@ class RunPage(QWidget):
     def start(self) -> bool:
         accounts = [copy.deepcopy(a) for a in self.chosen()]
         if self.job is not None or not accounts:
+            return False
+        missing = self.without_password(accounts)
+        if missing:
+            names = ", ".join(repr(n) for n in missing)
+            self.error.emit(
+                f"No password is known for {names}: the system keyring has none (or is not "
+                "available) and none was typed in this session. Open Accounts, choose Edit "
+                "and type the password, then run again."
+            )
             return False
         try:
             engine = self.make_engine()
