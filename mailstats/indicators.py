@@ -64,7 +64,6 @@ MAILBOX_COLUMNS = [
 ]
 
 ALL_SCOPE = "all"
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
@@ -268,32 +267,19 @@ def compute_mailboxes(summary_rows: Iterable[Mapping[str, Any]]) -> list[dict[st
     return out
 
 
-def escape_cell(value: Any) -> str:
-    """Format one CSV cell; text starting with = + - @ gets a leading ' (no formula runs)."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        text = repr(round(value, 6))
-    else:
-        text = str(value)
-    if text.startswith(_FORMULA_START):
-        text = "'" + text
-    return text
-
-
 def read_summary(results_dir: str | Path) -> list[dict[str, str]]:
     with open(Path(results_dir) / "summary.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
 def _write(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([escape_cell(row.get(col)) for col in columns])
-    tmp.replace(path)
+    """Through export.write_csv: one cell-escaping rule, atomic writes, floats to 6 places."""
+    from mailstats.export import write_csv
+
+    def cell(value: Any) -> Any:
+        return round(value, 6) if isinstance(value, float) else value
+
+    write_csv(path, columns, ([cell(row.get(col)) for col in columns] for row in rows))
     return path
 
 

@@ -13,7 +13,6 @@ from mailstats.indicators import (
     MAILBOX_COLUMNS,
     compute_indicators,
     compute_mailboxes,
-    escape_cell,
     info_gain,
     odds_ratio,
     so_ratio,
@@ -179,13 +178,16 @@ def test_compute_mailboxes_long_format() -> None:
     assert bn["ham_pct"] is None
 
 
-def test_escape_cell() -> None:
-    assert escape_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    for start in "+-@":
-        assert escape_cell(start + "x") == "'" + start + "x"
-    assert escape_cell(None) == ""
-    assert escape_cell("plain") == "plain"
-    assert escape_cell(0.25) == "0.25"
+def test_written_cells_are_escaped_and_numbers_stay_numbers(tmp_path) -> None:
+    from mailstats.indicators import _write
+
+    _write(
+        tmp_path / "x.csv",
+        ["a", "b", "c", "d"],
+        [{"a": "=HYPERLINK(1)", "b": -0.1234567, "c": None, "d": "@x"}],
+    )
+    lines = (tmp_path / "x.csv").read_text().splitlines()
+    assert lines[1] == "'=HYPERLINK(1),-0.123457,,'@x"
 
 
 def test_write_files_roundtrip(tmp_path: Path) -> None:
