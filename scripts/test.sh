@@ -37,6 +37,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[gui,report,test]'
 
-.venv/bin/ruff check mailstats tests fixtures bench scripts
+.venv/bin/python -m ruff check mailstats tests fixtures bench scripts
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
