@@ -172,6 +172,7 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
                 win.modules.set_checked(m.name, False)
     win.modules.dns.editingFinished.emit()
     win.store.config.settings.extra["dns_timeout"] = 1.0
+    win.modules.list.scrollToBottom()  # the opt-in module is the last one
     save(win, "modules.png")
 
     # pause the engine in the middle of a folder so the run screen shows real progress
