@@ -195,7 +195,11 @@ def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
         raise ConfigError(f"{where}: '{key}' must map names to numbers")
 
 
-def parse_config(data: dict[str, Any], source: str = "accounts file") -> Config:
+def parse_config(
+    data: dict[str, Any], source: str = "accounts file", *, require_roles: bool = True
+) -> Config:
+    """require_roles=False: accept accounts with no folder mapped yet (the desktop app saves
+    that state between adding an account and mapping its folders)."""
     cfg = Config()
     raw_settings = data.get("settings", {})
     if not isinstance(raw_settings, dict):
@@ -219,7 +223,7 @@ def parse_config(data: dict[str, Any], source: str = "accounts file") -> Config:
         raise ConfigError(f"{source}: no [[accounts]] defined")
     seen: set[str] = set()
     for i, raw in enumerate(raw_accounts, 1):
-        cfg.accounts.append(_parse_account(raw, f"{source}, account #{i}", seen))
+        cfg.accounts.append(_parse_account(raw, f"{source}, account #{i}", seen, require_roles))
     unknown_top = set(data) - {"settings", "accounts"}
     if unknown_top:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown_top))}")
@@ -237,7 +241,7 @@ def _check_server(where: str, spec: str) -> None:
         raise ConfigError(f"{where}: dns server {spec!r} is not host or host:port") from None
 
 
-def _parse_account(raw: Any, where: str, seen: set[str]) -> Account:
+def _parse_account(raw: Any, where: str, seen: set[str], require_roles: bool = True) -> Account:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a table")
     name = raw.get("name")
@@ -272,7 +276,7 @@ def _parse_account(raw: Any, where: str, seen: set[str]) -> Account:
             raise ConfigError(f"{where}: 'port' {acct.port} is out of range")
     if acct.labels not in LABELS:
         raise ConfigError(f"{where}: 'labels' must be 'hand' or 'provider'")
-    if not (acct.ham or acct.spam or acct.sent):
+    if require_roles and not (acct.ham or acct.spam or acct.sent):
         raise ConfigError(f"{where}: map at least one folder with 'ham', 'spam' or 'sent'")
     roles: dict[str, str] = {}
     for role in ROLES:
@@ -308,7 +312,7 @@ def _apply_provider(acct: Account, raw: dict[str, Any], where: str) -> None:
     acct.trusted_relays = merge_relays(acct.trusted_relays, acct.provider)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
+def load_config(path: str | os.PathLike[str], *, require_roles: bool = True) -> Config:
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -319,7 +323,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
-    cfg = parse_config(data, str(p))
+    cfg = parse_config(data, str(p), require_roles=require_roles)
     cfg.path = p
     base = p.parent
     for acct in cfg.accounts:

@@ -484,7 +484,11 @@ class Engine:
         runner: Any,
     ) -> Any:
         """Wait for the folder's jobs in order; a dead worker's jobs are redone inline."""
-        total = sum(1 for _, args in jobs if args)
+
+        def size(args: tuple) -> int:
+            return len(set().union(*args[3].values())) if args else 0
+
+        total = sum(size(args) for _, args in jobs)  # messages, not batches
         done = 0
         for fut, args in jobs:
             if self._cancel.is_set() and args:
@@ -514,7 +518,7 @@ class Engine:
                 for name, n in report.errors.items():
                     fr.errors[name] = fr.errors.get(name, 0) + n
             if args:
-                done += 1
+                done += size(args)
                 self._progress(Progress(acct.name, folder, "analyse", done, total))
         return runner
 

@@ -227,7 +227,11 @@ def compute_indicators(summary_rows: Iterable[Mapping[str, Any]]) -> list[dict[s
     accounts, checks, counts = _aggregate(summary_rows)
     out: list[dict[str, Any]] = []
     for scope in [ALL_SCOPE, *accounts]:
-        rows = [_indicator_row(scope, check, counts[(scope, check)]) for check in checks]
+        rows = [
+            _indicator_row(scope, check, counts[(scope, check)])
+            for check in checks
+            if (scope, check) in counts  # an account need not have every check's rows
+        ]
         out.extend(sorted(rows, key=_rank_key))
     return out
 
@@ -245,7 +249,9 @@ def compute_mailboxes(summary_rows: Iterable[Mapping[str, Any]]) -> list[dict[st
     out: list[dict[str, Any]] = []
     for account in accounts:
         for check in checks:
-            c = counts[(account, check)]
+            c = counts.get((account, check))
+            if c is None:
+                continue
             out.append(
                 {
                     "account": account,

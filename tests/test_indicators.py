@@ -214,3 +214,29 @@ def test_write_files_roundtrip(tmp_path: Path) -> None:
         got_mb = list(csv.DictReader(fh))
     assert list(got_mb[0]) == MAILBOX_COLUMNS
     assert {r["account"] for r in got_mb} == {"a", "'=evil()"}
+
+
+def test_accounts_with_different_checks() -> None:
+    rows = [
+        {
+            "account": "a",
+            "folder": "I",
+            "role": "ham",
+            "check": "x",
+            "matched": 1,
+            "applicable": 2,
+            "total": 2,
+        },
+        {
+            "account": "b",
+            "folder": "I",
+            "role": "ham",
+            "check": "y",
+            "matched": 1,
+            "applicable": 2,
+            "total": 2,
+        },
+    ]
+    got = {(r["scope"], r["check"]) for r in compute_indicators(rows)}
+    assert got == {("all", "x"), ("all", "y"), ("a", "x"), ("b", "y")}
+    assert {(r["account"], r["check"]) for r in compute_mailboxes(rows)} == {("a", "x"), ("b", "y")}
