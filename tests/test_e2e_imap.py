@@ -25,7 +25,10 @@ _users = itertools.count(1)
 
 def new_user(dovecot, mailbox) -> str:
     """A fresh IMAP user holding the generated mailbox (the session fixture stays pristine)."""
+    # Unique against the server's own list: a module imported twice has two counters.
     user = f"e2e{next(_users)}@example.org"
+    while user in dovecot.users:
+        user = f"e2e{next(_users)}@example.org"
     dovecot.add_user(user, "pw-" + user)
     wait_login(dovecot, user)
     for folder, msgs in mailbox.folders.items():

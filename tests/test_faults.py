@@ -32,6 +32,7 @@ import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
+from test_e2e_imap import new_user, read_summary
 
 from mailstats.cache import Cache
 from mailstats.cli import run_batch
@@ -39,11 +40,6 @@ from mailstats.config import load_config
 from mailstats.engine import Engine
 from mailstats.services.dns import FAILED, Resolver
 from mailstats.sources.imap import ImapSource
-
-try:
-    from tests.test_e2e_imap import new_user, read_summary
-except ImportError:  # tests/ is on sys.path, not a package
-    from test_e2e_imap import new_user, read_summary
 
 pytestmark = pytest.mark.servers
 

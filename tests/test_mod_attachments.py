@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.mail.message import MimePart
 from mailstats.modules.attachments import AttachmentsModule, extension, is_attachment, is_risky
-
-try:
-    from tests.mod_local_support import msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import msg, run_over_corpus, services
 
 MOD = AttachmentsModule()
 HDR = "From: Accounts <billing@supplier.example>\nTo: dana@example.org\nSubject: Invoice\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.modules.auth import (
     AuthModule,
@@ -11,11 +12,6 @@ from mailstats.modules.auth import (
     parse_received_spf,
     strip_comments,
 )
-
-try:
-    from tests.mod_local_support import msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import msg, run_over_corpus, services
 
 MOD = AuthModule()
 

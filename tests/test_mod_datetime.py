@@ -7,13 +7,9 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 from mailstats.modules.datetime import DatetimeModule
-
-try:
-    from tests.mod_local_support import CORPUS, msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 MOD = DatetimeModule()
 

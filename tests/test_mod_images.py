@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.mail.message import MimePart
 from mailstats.modules.images import ImagesModule
-
-try:
-    from tests.mod_local_support import msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import msg, run_over_corpus, services
 
 MOD = ImagesModule()
 HDR = "From: Deals <news@shop.example>\nTo: dana@example.org\nSubject: 70% off\n\n"

@@ -7,13 +7,9 @@ import email.policy
 import email.utils
 
 import pytest
+from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 from mailstats.modules.internal import InternalModule
-
-try:
-    from tests.mod_local_support import CORPUS, msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 MOD = InternalModule()
 

@@ -7,15 +7,11 @@ import importlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.mail.message import MimePart
 from mailstats.modules.list import ListModule
 from mailstats.services import SentIndex
-
-try:
-    from tests.mod_local_support import msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import msg, run_over_corpus, services
 
 MOD = ListModule()
 BASE = "From: Alice <alice@uni.example>\nTo: dana@example.org\nSubject: hi\n"

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.modules.personal import PersonalModule, fold, name_tokens
-
-try:
-    from tests.mod_local_support import msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import msg, run_over_corpus, services
 
 MOD = PersonalModule()
 NAME = "Dana Whitfield"

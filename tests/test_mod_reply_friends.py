@@ -8,16 +8,12 @@ import email.utils
 import re
 
 import pytest
+from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 from mailstats.mail.addresses import normalize_msgid
 from mailstats.modules.friends import FriendsModule
 from mailstats.modules.reply import ReplyModule
 from mailstats.services import SentIndex
-
-try:
-    from tests.mod_local_support import CORPUS, msg, run_over_corpus, services
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from mod_local_support import CORPUS, msg, run_over_corpus, services
 
 REPLY, FRIENDS = ReplyModule(), FriendsModule()
 

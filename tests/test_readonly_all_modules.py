@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_e2e_imap import accounts_file, wait_login
 
 from mailstats.config import load_config
 from mailstats.engine import Engine
 from mailstats.export import write_outputs
 from mailstats.modules import available_modules
 from mailstats.services.probe import TcpProber
-
-try:
-    from tests.test_e2e_imap import accounts_file, wait_login
-except ImportError:  # tests/ is on sys.path, not a package
-    from test_e2e_imap import accounts_file, wait_login
 
 pytestmark = pytest.mark.servers
 

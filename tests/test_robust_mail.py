@@ -22,14 +22,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_e2e_imap import new_user
 
 from fixtures.nasty import nasty_messages, split_folders, write_maildir
 from mailstats.cli import run_batch
-
-try:
-    from tests.test_e2e_imap import new_user
-except ImportError:  # tests/ is on sys.path, not a package
-    from test_e2e_imap import new_user
 
 pytestmark = pytest.mark.servers
 

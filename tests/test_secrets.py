@@ -24,17 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_e2e_imap import wait_login
 
 from mailstats.cli import run_batch
 from mailstats.config import Account, dump_config, load_config
 from mailstats.export import safe_cell
 from mailstats.sources import AuthError
 from mailstats.sources.imap import ImapSource, tls_context
-
-try:
-    from tests.test_e2e_imap import wait_login
-except ImportError:  # tests/ is on sys.path, not a package
-    from test_e2e_imap import wait_login
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "Pl4nted-s3cret-Qx7!zz"
