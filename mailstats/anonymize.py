@@ -34,19 +34,12 @@ import re
 import secrets
 from pathlib import Path
 
+from mailstats.export import MESSAGE_COLUMNS
+
 KEY_BYTES = 32
 TOKEN_HEX = 16  # 64 bits: collisions are negligible for any mailbox size
 
-BASE_COLUMNS = (
-    "account",
-    "folder",
-    "role",
-    "uid",
-    "message_id",
-    "date",
-    "from_address",
-    "origin_ip",
-)
+BASE_COLUMNS = tuple(MESSAGE_COLUMNS)  # messages.csv's fixed columns (export.py owns them)
 KEEP_COLUMNS = frozenset({"account", "folder", "role", "uid", "date"})
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$")

@@ -297,19 +297,23 @@ class Cache:
                 "AND module=?",
                 (account, folder, module),
             ).fetchone()
-            self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?,?)",
-                (
-                    account,
-                    folder,
-                    module,
-                    version,
-                    fp,
-                    row[0] + 1,
-                    *_pack_results(results),
-                ),
-            )
+            self._insert_chunk(account, folder, module, version, fp, row[0] + 1, results)
             self.db.execute("COMMIT")
+
+    def _insert_chunk(
+        self,
+        account: str,
+        folder: str,
+        module: str,
+        version: str,
+        fp: str,
+        chunk: int,
+        results: dict[int, dict[str, Any]],
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO results VALUES(?,?,?,?,?,?,?,?,?)",
+            (account, folder, module, version, fp, chunk, *_pack_results(results)),
+        )
 
     def compact_results(
         self, account: str, folder: str, module: str, version: str, fp: str, keep: set[int]
@@ -326,18 +330,7 @@ class Cache:
                 "DELETE FROM results WHERE account=? AND folder=? AND module=?",
                 (account, folder, module),
             )
-            self.db.execute(
-                "INSERT INTO results VALUES(?,?,?,?,?,?,?,?,?)",
-                (
-                    account,
-                    folder,
-                    module,
-                    version,
-                    fp,
-                    0,
-                    *_pack_results(merged),
-                ),
-            )
+            self._insert_chunk(account, folder, module, version, fp, 0, merged)
             self.db.execute("COMMIT")
 
     def result_chunk_count(self, account: str, folder: str, module: str) -> int:

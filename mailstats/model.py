@@ -31,16 +31,9 @@ from typing import Any
 
 import numpy as np
 
-BASE_COLUMNS = (
-    "account",
-    "folder",
-    "role",
-    "uid",
-    "message_id",
-    "date",
-    "from_address",
-    "origin_ip",
-)
+from mailstats.export import MESSAGE_COLUMNS
+
+BASE_COLUMNS = tuple(MESSAGE_COLUMNS)  # messages.csv's fixed columns (export.py owns them)
 NONE_VALUE = -1
 _VALUE_RE = re.compile(r"value = \[([0-9.e+-]+), ([0-9.e+-]+)\]")
 
