@@ -48,7 +48,11 @@ LOCAL_MODULES = [
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: Any) -> Path:
     """Private QSettings / config / cache locations and no usable keyring."""
-    for var, sub in (("XDG_CONFIG_HOME", "xdg-config"), ("XDG_CACHE_HOME", "xdg-cache")):
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "xdg-config"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+        ("XDG_DATA_HOME", "xdg-data"),  # where OAuth2 tokens go without a keyring
+    ):
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     QCoreApplication.setOrganizationName("mailstats-test")
@@ -464,8 +468,7 @@ def test_main_opens_the_window(qtbot: Any, isolated: Path, qapp: Any) -> None:
         for w in QApplication.topLevelWidgets():
             if isinstance(w, MainWindow) and w.isVisible():
                 seen.append(w)
-                w.close()
-        qapp.quit()
+                w.close()  # the last window closed ends app.exec()
 
     QTimer.singleShot(300, close_it)
     assert app.main() == 0

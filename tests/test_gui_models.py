@@ -16,7 +16,7 @@ pytest.importorskip("PySide6.QtCore", reason="PySide6 is not installed")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from mailstats.config import Account, load_config  # noqa: E402
+from mailstats.config import Account, ConfigError, load_config  # noqa: E402
 from mailstats.gui import models  # noqa: E402
 from mailstats.gui.models import (  # noqa: E402
     SORT_ROLE,
@@ -26,7 +26,7 @@ from mailstats.gui.models import (  # noqa: E402
     explain_text,
     hour_distribution,
 )
-from mailstats.gui.store import Store, load_lenient  # noqa: E402
+from mailstats.gui.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -165,21 +165,67 @@ def test_store_keeps_unmapped_accounts_private_and_passwordless(
     store = Store(path)
     acct = Account(name="work", host="imap.example.org", port=993, username="me@example.org")
     store.upsert(acct)
+    local = Account(name="archive", path=str(tmp_path))
+    store.upsert(local)
     assert store.set_password(acct, "s3cret-pw") is False  # no keyring: session only
     assert store.password_for(acct, "") == "s3cret-pw"
     assert store.password_for(acct, "from-keyring") == "from-keyring"
     text = path.read_text()
     assert "s3cret-pw" not in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = Store(path)  # no folders mapped yet: strict parsing would refuse this file
-    assert [a.name for a in again.accounts] == ["work"]
+    with pytest.raises(ConfigError, match="map at least one folder"):
+        load_config(path)  # what --batch says about the local account with no folders
+    again = Store(path)  # the app reads it: no folders mapped is allowed
+    assert again.load_error == ""
+    assert [a.name for a in again.accounts] == ["work", "archive"]
     assert again.accounts[0].host == "imap.example.org"
+    assert again.accounts[1].path == str(tmp_path)
+    assert (again.accounts[1].ham, again.accounts[1].spam) == ([], [])
     assert again.session_passwords == {}
-    again.accounts[0].ham = ["INBOX"]
+    again.accounts[1].ham = ["INBOX"]
     again.save()
     strict = load_config(path)  # once mapped, --batch accepts the same file
-    assert strict.accounts[0].ham == ["INBOX"]
-    assert load_lenient(path).accounts[0].username == "me@example.org"
+    assert strict.accounts[1].ham == ["INBOX"]
+
+
+def test_store_without_accounts_keeps_settings(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    store = Store(path)
+    store.upsert(Account(name="a", path=str(tmp_path), ham=["INBOX"]))
+    store.config.settings.modules = ["received"]
+    store.config.settings.extra["dns_timeout"] = 1.5
+    store.remove("a")  # the file now has [settings] only
+    assert "[[accounts]]" not in path.read_text()
+    with pytest.raises(ConfigError, match="no \\[\\[accounts\\]\\]"):
+        load_config(path, require_roles=False)
+    again = Store(path)
+    assert again.load_error == "" and again.accounts == []
+    assert again.config.settings.modules == ["received"]
+    assert again.config.settings.extra["dns_timeout"] == 1.5
+    assert again.config.path == path
+    assert not list(tmp_path.glob("*.read"))  # the helper file is gone
+
+
+def test_store_unreadable_file_is_reported_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    broken = '[[accounts]]\nname = "w"\nhost = "h"\nusername = "u"\nport = "x"\n'
+    path.write_text(broken)
+    store = Store(path)
+    assert "account 'w'" in store.load_error and "'port' must be a number" in store.load_error
+    assert store.accounts == []
+    assert store.backup is not None and store.backup.read_text() == broken
+    assert path.read_text() == broken  # nothing is written until the user saves
+    store.upsert(Account(name="new", path=str(tmp_path)))
+    assert store.backup.read_text() == broken
+    assert [a.name for a in Store(path).accounts] == ["new"]
+
+
+def test_store_import_accepts_unmapped_accounts(tmp_path: Path) -> None:
+    src = tmp_path / "in.toml"
+    src.write_text(f'[[accounts]]\nname = "m"\npath = "{tmp_path}"\n')
+    store = Store(tmp_path / "mine.toml")
+    assert store.import_file(src) == ["m"]
+    assert store.account("m").path == str(tmp_path)
 
 
 def test_store_rename_moves_session_password(tmp_path: Path) -> None:

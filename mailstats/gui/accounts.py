@@ -33,13 +33,37 @@ from PySide6.QtWidgets import (
 
 from mailstats.config import SECURITY, Account, ConfigError, resolve_password
 from mailstats.gui import worker
+from mailstats.gui.signin import SignIn, has_device_flow, is_signed_in
 from mailstats.gui.store import Store, unmapped
+from mailstats.providers import PROFILES
 
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+#: The provider list in the order people look for them; `generic` is "my own server".
+PROVIDER_ORDER = ["generic", "gmail", "microsoft"] + [
+    p for p in PROFILES if p not in ("generic", "gmail", "microsoft")
+]
+AUTH_CHOICES = [("password", "Password"), ("oauth2", "OAuth2 (sign in with the provider)")]
 
 
 def _split(text: str) -> list[str]:
     return [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+
+
+def move_token(old: Account, new: Account) -> None:
+    """Renaming an OAuth2 account changes its token key: carry the refresh token over."""
+    from mailstats.oauth import default_store, token_key
+
+    old_key, new_key = token_key(old), token_key(new)
+    if old_key == new_key:
+        return
+    try:
+        store = default_store()
+        value = store.get(old_key)
+        if value:
+            store.set(new_key, value)
+            store.delete(old_key)
+    except Exception:  # noqa: BLE001 - worst case the user signs in once more
+        pass
 
 
 def check_connection(acct: Account, password: str) -> str:
@@ -85,6 +109,11 @@ class AccountDialog(QDialog):
 
         self.server_box = QGroupBox("Server")
         sf = QFormLayout(self.server_box)
+        self.server_form = sf
+        self.provider = QComboBox()
+        for name in PROVIDER_ORDER:
+            self.provider.addItem(PROFILES[name].title, name)
+        self.provider.activated.connect(self._provider_picked)
         self.host = QLineEdit()
         self.host.setPlaceholderText("imap.example.org")
         self.port = QSpinBox()
@@ -98,12 +127,65 @@ class AccountDialog(QDialog):
         self.username.setPlaceholderText("me@example.org")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.auth = QComboBox()
+        for value, label in AUTH_CHOICES:
+            self.auth.addItem(label, value)
+        self.auth.currentIndexChanged.connect(self._auth_changed)
+        sf.addRow("Provider:", self.provider)
         sf.addRow("Host:", self.host)
         sf.addRow("Port:", self.port)
         sf.addRow("Security:", self.security)
         sf.addRow("User name:", self.username)
+        sf.addRow("Sign in with:", self.auth)
         sf.addRow("Password:", self.password)
         layout.addWidget(self.server_box)
+
+        self.oauth_box = QGroupBox("OAuth2 sign-in (docs/oauth.md: registering a client)")
+        of = QFormLayout(self.oauth_box)
+        self.oauth_form = of
+        self.client_id = QLineEdit()
+        self.client_id.setPlaceholderText("the client (application) id you registered")
+        self.client_secret = QLineEdit()
+        self.client_secret.setPlaceholderText("Google desktop clients only; not a real secret")
+        self.tenant = QLineEdit()
+        self.tenant.setPlaceholderText("common (default), organizations, consumers or a tenant id")
+        self.auth_url = QLineEdit()
+        self.auth_url.setPlaceholderText("https://idp.example.org/authorize")
+        self.token_url = QLineEdit()
+        self.token_url.setPlaceholderText("https://idp.example.org/token")
+        self.device_url = QLineEdit()
+        self.device_url.setPlaceholderText("optional: device-code endpoint")
+        self.scopes = QLineEdit()
+        self.scopes.setPlaceholderText("as your identity provider documents them")
+        of.addRow("Client ID:", self.client_id)
+        of.addRow("Client secret:", self.client_secret)
+        of.addRow("Tenant:", self.tenant)
+        of.addRow("Sign-in URL:", self.auth_url)
+        of.addRow("Token URL:", self.token_url)
+        of.addRow("Device-code URL:", self.device_url)
+        of.addRow("Scopes:", self.scopes)
+        sign_row = QHBoxLayout()
+        self.signin_button = QPushButton("Sign in…")
+        self.signin_button.setToolTip("Opens the provider's sign-in page in your browser")
+        self.signin_code_button = QPushButton("Sign in with a code…")
+        self.signin_code_button.setToolTip("For signing in on another device (phone, laptop)")
+        self.signin_cancel = QPushButton("Cancel sign-in")
+        self.signin_cancel.setVisible(False)
+        self.signin_button.clicked.connect(lambda: self.sign_in())
+        self.signin_code_button.clicked.connect(lambda: self.sign_in(device=True))
+        self.signin_cancel.clicked.connect(lambda: self.signer.cancel())
+        sign_row.addWidget(self.signin_button)
+        sign_row.addWidget(self.signin_code_button)
+        sign_row.addWidget(self.signin_cancel)
+        sign_row.addStretch()
+        of.addRow(sign_row)
+        self.signin_status = QLabel("")
+        self.signin_status.setWordWrap(True)
+        self.signin_status.setTextFormat(Qt.TextFormat.PlainText)
+        of.addRow(self.signin_status)
+        layout.addWidget(self.oauth_box)
+        self.signer = SignIn(self)
+        self.signer.finished.connect(self._signed_in)
 
         self.local_box = QGroupBox("Local mail store")
         lf = QHBoxLayout(self.local_box)
@@ -159,11 +241,21 @@ class AccountDialog(QDialog):
         else:
             self.kind_server.setChecked(True)
         self._kind_changed()
+        self._update_signin_status()
 
     # -- fields -----------------------------------------------------------------------
     def _fill(self, a: Account) -> None:
         self.name.setText(a.name)
         (self.kind_local if a.is_local else self.kind_server).setChecked(True)
+        self.provider.setCurrentIndex(max(0, self.provider.findData(a.provider)))
+        self.auth.setCurrentIndex(max(0, self.auth.findData(a.auth)))
+        self.client_id.setText(a.client_id)
+        self.client_secret.setText(a.client_secret)
+        self.tenant.setText(a.tenant)
+        self.auth_url.setText(a.auth_url)
+        self.token_url.setText(a.token_url)
+        self.device_url.setText(a.device_url)
+        self.scopes.setText(" ".join(a.scopes))
         self.host.setText(a.host)
         self.security.setCurrentIndex(max(0, list(SECURITY).index(a.security)))
         self.port.setValue(a.port or DEFAULT_PORTS.get(a.security, 993))
@@ -178,7 +270,56 @@ class AccountDialog(QDialog):
         local = self.kind_local.isChecked()
         self.server_box.setVisible(not local)
         self.local_box.setVisible(local)
+        self._auth_changed()
+
+    def _provider_picked(self) -> None:
+        """The user chose a provider: fill in what config fills in for it (docs/oauth.md)."""
+        prof = PROFILES[self.provider.currentData()]
+        if prof.host:
+            self.host.setText(prof.host)
+            self.security.setCurrentIndex(list(SECURITY).index(prof.security))
+            self.port.setValue(prof.port)
+        elif self.host.text().strip() in {p.host for p in PROFILES.values() if p.host}:
+            self.host.clear()  # another provider's server is surely wrong now
+        self.auth.setCurrentIndex(self.auth.findData(prof.auth))
+        self._auth_changed()
+
+    def _auth_changed(self) -> None:
+        oauth = self.kind_server.isChecked() and self.auth.currentData() == "oauth2"
+        self.server_form.setRowVisible(self.password, not oauth)
+        self.oauth_box.setVisible(oauth)
+        provider = self.provider.currentData()
+        known = provider in ("gmail", "microsoft")
+        self.oauth_form.setRowVisible(self.client_secret, provider == "gmail")
+        self.oauth_form.setRowVisible(self.tenant, provider == "microsoft")
+        for w in (self.auth_url, self.token_url, self.device_url, self.scopes):
+            self.oauth_form.setRowVisible(w, not known)
+        self._update_signin_buttons()
         self.adjustSize()
+
+    def _update_signin_buttons(self) -> None:
+        busy = self.signer.running
+        acct = self.account()
+        self.signin_button.setEnabled(not busy)
+        self.signin_code_button.setEnabled(not busy and has_device_flow(acct))
+        if not has_device_flow(acct):
+            self.signin_code_button.setToolTip(
+                "This provider offers no sign-in with a code: use Sign in… on this computer"
+            )
+        self.signin_cancel.setVisible(busy)
+
+    def _update_signin_status(self) -> None:
+        if self.auth.currentData() != "oauth2" or self.kind_local.isChecked():
+            return
+        state = is_signed_in(self.account())
+        if state:
+            self.signin_status.setStyleSheet("color: #1b5e20;")
+            self.signin_status.setText("Signed in.")
+        else:
+            self.signin_status.setStyleSheet("")
+            self.signin_status.setText(
+                "Not signed in yet: press Sign in… once; later runs use the stored sign-in."
+            )
 
     def _security_changed(self) -> None:
         sec = self.security.currentData()
@@ -207,12 +348,28 @@ class AccountDialog(QDialog):
         if self.kind_local.isChecked():
             base.path = self.path.text().strip()
             base.host, base.username, base.port = "", "", 0
+            base.auth = "password"
         else:
             base.path = ""
             base.host = self.host.text().strip()
             base.port = self.port.value()
             base.security = self.security.currentData()
             base.username = self.username.text().strip()
+            base.provider = self.provider.currentData()
+            base.auth = self.auth.currentData()
+            oauth = base.auth == "oauth2"
+            known = base.provider in ("gmail", "microsoft")
+
+            def text(field: QLineEdit, shown: bool) -> str:
+                return field.text().strip() if oauth and shown else ""
+
+            base.client_id = text(self.client_id, True)
+            base.client_secret = text(self.client_secret, base.provider == "gmail")
+            base.tenant = text(self.tenant, base.provider == "microsoft")
+            base.auth_url = text(self.auth_url, not known)
+            base.token_url = text(self.token_url, not known)
+            base.device_url = text(self.device_url, not known)
+            base.scopes = text(self.scopes, not known).replace(",", " ").split()
         base.password = ""
         return base
 
@@ -233,6 +390,22 @@ class AccountDialog(QDialog):
                 return "Give the server's host name (or choose a local mail store)."
             if not a.username:
                 return "Give the user name you log in with."
+            if a.auth == "oauth2":
+                return self._oauth_problem(a)
+        return ""
+
+    def _oauth_problem(self, a: Account) -> str:
+        from mailstats.oauth import OAuthError, endpoints_for
+
+        if not a.client_id:
+            return (
+                "Give the OAuth2 client ID: register one with your provider as "
+                "docs/oauth.md describes."
+            )
+        try:
+            endpoints_for(a)
+        except OAuthError:
+            return "Give the token URL of your identity provider (or pick Gmail or Microsoft)."
         return ""
 
     def _try_accept(self) -> None:
@@ -242,6 +415,34 @@ class AccountDialog(QDialog):
             return
         self.accept()
 
+    # -- OAuth2 sign-in ---------------------------------------------------------------
+    def sign_in(self, device: bool = False) -> bool:
+        """Start signing in (browser, or a code for another device) in a worker thread."""
+        msg = self.problem()
+        if msg:
+            self.signin_status.setStyleSheet("color: #b00020;")
+            self.signin_status.setText(msg)
+            return False
+        if not self.signer.start(self.account(), device=device):
+            return False
+        self.signin_status.setStyleSheet("")
+        self.signin_status.setText(
+            "Waiting for the code to be entered…"
+            if device
+            else "Waiting for you to sign in in the browser window that just opened…"
+        )
+        self._update_signin_buttons()
+        return True
+
+    def _signed_in(self, ok: bool, text: str) -> None:
+        self.signin_status.setStyleSheet("color: #1b5e20;" if ok else "color: #b00020;")
+        self.signin_status.setText(text)
+        self._update_signin_buttons()
+
+    def done(self, result: int) -> None:
+        self.signer.cancel()  # closing the dialog ends a sign-in that is still waiting
+        super().done(result)
+
     # -- connection test --------------------------------------------------------------
     def run_test(self) -> None:
         msg = self.problem()
@@ -249,8 +450,8 @@ class AccountDialog(QDialog):
             self.test_result.setText(msg)
             return
         acct = self.account()
-        password = self.password.text()
-        if not password and not acct.is_local and self.original is not None:
+        password = self.password.text() if acct.auth == "password" else ""
+        if not password and acct.auth == "password" and not acct.is_local and self.original:
             password = self.store.password_for(self.original, resolve_password(self.original))
         self.test_button.setEnabled(False)
         self.test_result.setStyleSheet("")
@@ -327,7 +528,8 @@ class AccountsPage(QWidget):
     def refresh(self) -> None:
         self.table.setRowCount(len(self.store.accounts))
         for i, a in enumerate(self.store.accounts):
-            where = a.path if a.is_local else f"{a.host}:{a.port} ({a.security})"
+            how = ", OAuth2" if a.auth == "oauth2" else ""
+            where = a.path if a.is_local else f"{a.host}:{a.port} ({a.security}{how})"
             mapped = ", ".join(
                 f"{len(getattr(a, r))} {r}" for r in ("ham", "spam", "sent") if getattr(a, r)
             )
@@ -366,9 +568,11 @@ class AccountsPage(QWidget):
     def _dialog_accepted(self, dlg: AccountDialog) -> None:
         acct = dlg.account()
         old = dlg.original
-        password = dlg.password.text()
+        password = dlg.password.text() if acct.auth == "password" else ""
         moved = old is not None and (old.name, old.username) != (acct.name, acct.username)
-        if moved and old is not None and not (acct.is_local or old.is_local or password):
+        if moved and old is not None and acct.auth == old.auth == "oauth2":
+            move_token(old, acct)
+        elif moved and old is not None and not (acct.is_local or old.is_local or password):
             # the keyring entry is keyed by name and user: carry the password over
             password = self.store.password_for(old, resolve_password(old))
         self.store.upsert(acct, old.name if old else None)

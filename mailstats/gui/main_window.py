@@ -113,6 +113,16 @@ class MainWindow(QMainWindow):
         self._restore()
         if self.nav.currentRow() < 0:
             self.nav.setCurrentRow(0)
+        if self.store.load_error:
+            kept = (
+                f" A copy of it is kept as {self.store.backup}."
+                if self.store.backup is not None
+                else ""
+            )
+            self.show_error(
+                f"Could not read the accounts file: {self.store.load_error}. mailstats starts "
+                f"with no accounts; the file is replaced when you save an account.{kept}"
+            )
 
     # -- navigation -------------------------------------------------------------------
     def go(self, step: str) -> None:
@@ -142,6 +152,7 @@ class MainWindow(QMainWindow):
         self.results.show_outcome(outcome)
         if (
             not outcome.cancelled
+            and not any(a.needs_signin for a in outcome.result.accounts)  # stay: sign-in
             and outcome.result.accounts
             and any(a.folders for a in outcome.result.accounts)
         ):
@@ -183,6 +194,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self.run.running:
             self.run.cancel()
+        from mailstats.gui.signin import SignIn
+
+        for sign_in in self.findChildren(SignIn):
+            sign_in.cancel()  # a sign-in waiting for the browser would outlive the window
         self.wait_for_workers()
         s = QSettings()
         s.setValue("window/geometry", self.saveGeometry())

@@ -1,8 +1,13 @@
 """Run screen: start the engine in a worker thread, show progress, cancel cleanly.
 
 Progress events arrive queued on the GUI thread. Overall progress counts two phases per mapped
-folder (fetching headers, analysing), each weighted by how far it got; time left is the
-elapsed time scaled by what is still to do, which is rough at the start and settles quickly.
+folder (fetching headers, analysing messages), each weighted by how far it got; an account
+that ends early (failed, or its sign-in is no longer valid) counts as done, so the bar still
+reaches the end. Time left is the elapsed time scaled by what is still to do, which is rough
+at the start and settles quickly.
+
+An OAuth2 account whose sign-in the provider no longer accepts is not an error to read in a
+log: the screen says "sign in again" for it in plain words, with the button that does it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -29,9 +35,16 @@ from PySide6.QtWidgets import (
 
 from mailstats.gui import worker
 from mailstats.gui.models import hour_distribution
+from mailstats.gui.signin import SignIn, has_device_flow
 from mailstats.gui.store import Store
 
 PHASE_WORDS = {"sync": "Fetching headers", "analyse": "Analysing", "connect": "Connecting"}
+#: p.message of a "finished" event, in words for the log
+FINISHED_WORDS = {
+    "ok": "all folders done",
+    "failed": "stopped with an error (details when the run ends)",
+    "cancelled": "cancelled",
+}
 
 
 def fmt_duration(seconds: float) -> str:
@@ -79,6 +92,11 @@ class ProgressTracker:
         elif p.phase == "done":
             for ph in ("s", "a"):
                 self.units[(p.account, p.folder, ph)] = 1.0
+        elif p.phase == "finished" and p.message != "cancelled":
+            # a failed account never reaches its folders: nothing is left to do for it
+            for key in self.units:
+                if key[0] == p.account:
+                    self.units[key] = 1.0
 
     @property
     def fraction(self) -> float:
@@ -153,6 +171,16 @@ class RunPage(QWidget):
         self.folder_label.setTextFormat(Qt.TextFormat.PlainText)
         grid.addWidget(self.folder_label, 3, 1)
         layout.addLayout(grid)
+        self.signin_box = QFrame()
+        self.signin_box.setFrameShape(QFrame.Shape.StyledPanel)
+        self.signin_box.setStyleSheet("QFrame { background: #fff4e5; }")
+        self.signin_layout = QVBoxLayout(self.signin_box)
+        self.signin_box.setVisible(False)
+        #: account name -> (row, label, sign-in button, code button) while it needs signing in
+        self.signin_rows: dict[str, tuple[QWidget, QLabel, QPushButton, QPushButton]] = {}
+        self.signer = SignIn(self)
+        self.signer.finished.connect(self._signed_in)
+        layout.addWidget(self.signin_box)
         layout.addWidget(QLabel("Log:"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -240,6 +268,7 @@ class RunPage(QWidget):
             return False
         self.tracker = ProgressTracker(accounts)
         self.folders_done = []
+        self.clear_signin()
         self.log.clear()
         self.overall.setValue(0)
         self.folder_bar.setRange(0, 1)
@@ -282,7 +311,7 @@ class RunPage(QWidget):
         left = tracker.time_left()
         if left is None:
             self.overall_label.setText("Estimating the time left…")
-        elif p.phase != "done":
+        elif p.phase not in ("done", "finished"):
             text = left_text(left)
             self.overall_label.setText(text[0].upper() + text[1:])
         if p.phase == "connect":
@@ -293,12 +322,16 @@ class RunPage(QWidget):
             self.folders_done.append(f"{p.account}/{p.folder}")
             self._log(f"{p.account}/{p.folder}: done, {p.total:,} messages")
             return
-        words = PHASE_WORDS.get(p.phase, p.phase)
+        if p.phase == "finished":  # an account, not a folder: the folder bar stays as is
+            self._log(f"{p.account}: {FINISHED_WORDS.get(p.message, p.message)}")
+            return
+        if p.phase not in PHASE_WORDS:
+            return  # a phase this window does not know yet: never a bogus bar
+        words = PHASE_WORDS[p.phase]
         self.folder_bar.setRange(0, max(p.total, 1))
         self.folder_bar.setValue(p.done if p.total else 1)
-        # sync counts messages; analyse counts the engine's batches of up to 500 messages
-        unit = "messages" if p.phase == "sync" else "batches"
-        text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} {unit}"
+        # both phases count messages: headers fetched, messages analysed
+        text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} messages"
         phase_left = tracker.phase_left(p)
         if phase_left is not None and p.done < p.total:
             text += f", {left_text(phase_left)}"
@@ -317,8 +350,12 @@ class RunPage(QWidget):
 
     def _done(self, engine: Any, accounts: list[Any], result: Any) -> None:
         cancelled = any(a.status == "cancelled" for a in result.accounts)
+        signin = [a.name for a in result.accounts if a.needs_signin]
         for a in result.accounts:
-            if a.status == "failed":
+            if a.needs_signin:
+                self._log(f"{a.name}: sign in again: {a.error}")
+                self.ask_signin(a.name)
+            elif a.status == "failed":
                 self._log(f"{a.name}: failed: {a.error}")
                 self.error.emit(f"Account {a.name} failed: {a.error}")
         for w in result.warnings:
@@ -337,6 +374,9 @@ class RunPage(QWidget):
             secs = (result.finished - result.started).total_seconds()
             text = f"Finished: {msgs:,} messages in {fmt_duration(secs)}."
             self.overall.setValue(1000)
+        if signin:
+            names = ", ".join(repr(n) for n in signin)
+            text += f" Sign in again to {names} (below), then run again."
         self.overall_label.setText(text)
         self._log(text)
         self.message.emit(text)
@@ -349,6 +389,74 @@ class RunPage(QWidget):
             done=lambda hours: self._emit_outcome(engine, result, accounts, hours, cancelled),
             failed=lambda _t: self._emit_outcome(engine, result, accounts, {}, cancelled),
         )
+
+    # -- sign in again ----------------------------------------------------------------
+    def ask_signin(self, name: str) -> None:
+        """Say in plain words that `name` needs signing in, with the buttons that do it."""
+        if name in self.signin_rows:
+            return
+        acct = self.store.account(name)
+        user = f" ({acct.username})" if acct is not None and acct.username else ""
+        label = QLabel(
+            f"Sign in again to account '{name}'{user}: the provider no longer accepts its "
+            "saved sign-in (it was withdrawn or has expired), or it was never signed in. "
+            "Nothing of it was read in this run."
+        )
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        button = QPushButton(f"Sign in to {name}…")
+        button.clicked.connect(lambda: self.sign_in(name))
+        code = QPushButton("Sign in with a code…")
+        code.clicked.connect(lambda: self.sign_in(name, device=True))
+        code.setVisible(acct is not None and has_device_flow(acct))
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(label, 1)
+        lay.addWidget(button)
+        lay.addWidget(code)
+        self.signin_layout.addWidget(row)
+        self.signin_rows[name] = (row, label, button, code)
+        self.signin_box.setVisible(True)
+
+    def clear_signin(self) -> None:
+        self.signer.cancel()
+        for name in list(self.signin_rows):
+            self._drop_signin_row(name)
+
+    def _drop_signin_row(self, name: str) -> None:
+        row = self.signin_rows.pop(name)[0]
+        self.signin_layout.removeWidget(row)
+        row.setParent(None)
+        row.deleteLater()
+        self.signin_box.setVisible(bool(self.signin_rows))
+
+    def sign_in(self, name: str, device: bool = False) -> bool:
+        acct = self.store.account(name)
+        if acct is None or not self.signer.start(copy.deepcopy(acct), device=device):
+            return False
+        for _row, _label, button, code in self.signin_rows.values():
+            button.setEnabled(False)
+            code.setEnabled(False)
+        self.message.emit(
+            f"Signing in to {name}: finish in the browser window that just opened…"
+            if not device
+            else f"Signing in to {name}: enter the code shown…"
+        )
+        return True
+
+    def _signed_in(self, ok: bool, text: str) -> None:
+        name = self.signer.account.name if self.signer.account else ""
+        for _row, _label, button, code in self.signin_rows.values():
+            button.setEnabled(True)
+            code.setEnabled(True)
+        if ok and name in self.signin_rows:
+            self._drop_signin_row(name)
+            text = f"{name}: {text} Press Run to analyse it."
+        self._log(text)
+        self.message.emit(text)
+        if not ok and text != "Sign-in cancelled.":
+            self.error.emit(text)
 
     def _emit_outcome(
         self, engine: Any, result: Any, accounts: list[Any], hours: Any, cancelled: bool

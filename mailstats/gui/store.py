@@ -1,10 +1,13 @@
 """The desktop app's accounts file and session passwords (no Qt here, so it is easy to test).
 
-The app keeps its accounts in the same TOML format as `--batch`, so a user can take the file
-to a server unchanged. Two differences from `config.load_config`: an account that has no
-folders mapped yet is allowed (the user adds the account first and maps folders next), and
-the file is always written with mode 0600 even though it never holds a password, because it
-still names servers and user names.
+The app keeps its accounts in the same TOML format as `--batch`, read by the same
+`config.load_config`, so a user can take the file to a server unchanged. The app passes
+`require_roles=False` because it must save and reload an account between "add account" and
+"map folders". The file is always written with mode 0600 even though it never holds a
+password, because it still names servers and user names.
+
+A file that does not load is never overwritten silently: the window starts empty, says why,
+and a copy of the file is kept next to it before the first save replaces it.
 
 Passwords go to the system keyring. When no keyring backend works (a bare window manager,
 a container), they live in this process only, and the window says so.
@@ -13,22 +16,18 @@ a container), they live in this process only, and the window says so.
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 
 from mailstats.config import (
     Account,
     Config,
     ConfigError,
-    Settings,
     dump_config,
     load_config,
-    parse_config,
     store_password,
 )
-
-ACCOUNT_FIELDS = {f.name for f in fields(Account)}
 
 
 def write_private(path: Path, text: str) -> None:
@@ -46,36 +45,36 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_lenient(path: Path) -> Config:
-    """The app's own file: strict parsing when it passes, else account by account.
+def _without_accounts(path: Path) -> bool:
+    """True for a valid TOML file with no [[accounts]]: what the app saves after the last
+    account is removed, which `load_config` refuses ("no [[accounts]] defined")."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return not data.get("accounts")
 
-    Strict parsing refuses accounts without a folder mapping; the app must be able to save
-    and reload exactly that state between "add account" and "map folders".
+
+def load_accounts(path: Path) -> Config:
+    """The app's accounts file through `load_config(path, require_roles=False)`.
+
+    A file without accounts still gives its [settings] (module choice, DNS servers): they
+    are read by the same parser with one placeholder account that is dropped again.
     """
     try:
-        return load_config(path)
+        return load_config(path, require_roles=False)
     except ConfigError:
-        pass
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    cfg = Config(path=path)
+        if not _without_accounts(path):
+            raise
+    placeholder = path.with_name(path.name + ".read")
     try:
-        cfg.settings = parse_config(
-            {
-                "settings": data.get("settings", {}),
-                "accounts": [{"name": "x", "path": "x", "ham": ["x"]}],
-            }
-        ).settings
-    except ConfigError:
-        cfg.settings = Settings()
-    for raw in data.get("accounts", []):
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-            continue
-        known = {k: v for k, v in raw.items() if k in ACCOUNT_FIELDS}
-        try:
-            cfg.accounts.append(Account(**known))
-        except TypeError:
-            continue
+        text = path.read_text(encoding="utf-8")
+        write_private(placeholder, f'{text}\n[[accounts]]\nname = "-"\npath = "-"\n')
+        cfg = load_config(placeholder, require_roles=False)
+    finally:
+        placeholder.unlink(missing_ok=True)
+    cfg.accounts, cfg.path = [], path
     return cfg
 
 
@@ -90,10 +89,20 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.session_passwords: dict[str, str] = {}
+        #: why the file could not be read ("" when it could); the window shows it
+        self.load_error = ""
+        self.backup: Path | None = None
+        self.config = Config()
         if path.exists():
-            self.config = load_lenient(path)
-        else:
-            self.config = Config()
+            try:
+                self.config = load_accounts(path)
+            except ConfigError as exc:
+                self.load_error = str(exc)
+                self.backup = path.with_name(path.name + ".unreadable")
+                try:
+                    shutil.copy2(path, self.backup)
+                except OSError:
+                    self.backup = None
         self.config.path = path
 
     @property
@@ -138,8 +147,8 @@ class Store:
         return resolved or self.session_passwords.get(acct.name, "")
 
     def import_file(self, path: Path) -> list[str]:
-        """Merge an accounts file (strictly parsed: it came from outside); returns names."""
-        cfg = load_config(path)
+        """Merge an accounts file (every key checked; folders may still be unmapped)."""
+        cfg = load_accounts(path)
         for acct in cfg.accounts:
             self.upsert(acct, acct.name if self.account(acct.name) else None)
         self.config.settings = cfg.settings
