@@ -126,3 +126,17 @@ def test_killed_worker_is_retried(four_accounts: Path, tmp_path: Path, cluster) 
     assert killed, "no worker was busy long enough to be killed"
     assert rc == 0
     assert outputs(out) == seq
+
+
+def test_plan_prints_counts_and_fetches_nothing(four_accounts: Path, tmp_path: Path, dovecot,
+                                                capsys) -> None:  # fmt: skip
+    before = sum(s["hdr_count"] for s in dovecot.session_counters())
+    out = tmp_path / "plan-out"
+    assert run_batch(str(four_accounts), str(out), quiet=True, plan=True, jobs=4) == 0
+    printed = capsys.readouterr().out
+    assert "4 account(s), on this machine, 4 at a time" in printed
+    # acct0 holds 40 ham + 30 spam + 10 sent (see the fixture)
+    assert "acct0: 80 messages: Sent (sent) 10, INBOX (ham) 40, Junk (spam) 30" in printed
+    assert not out.exists()  # nothing written
+    time.sleep(0.5)
+    assert sum(s["hdr_count"] for s in dovecot.session_counters()) == before
