@@ -225,7 +225,8 @@ def _ranked_rates_plot(rows: list[dict[str, Any]]) -> str:
             height=0.36,
             color=ROLE_COLOURS[role],
             label=role,
-            xerr=[low, high],
+            # CSV rounding can put a rate a hair outside its own bounds at 0 % or 100 %
+            xerr=[np.clip(low, 0, None), np.clip(high, 0, None)],
             error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"},
         )
     ax.set_yticks(y, names)

@@ -29,3 +29,12 @@ def test_demo_offline_exact(tmp_path: Path, capsys) -> None:
     # every DNS answer came from the bundled snapshot: nothing was asked on the network
     assert set(manifest["dns"]) == {"cache_hit"}
     assert manifest["counts"]["module_errors"] == 0
+
+
+def test_demo_report_renders_every_section(tmp_path: Path) -> None:
+    """The whole chain on real outputs: batch, indicators, model, plots, one HTML file."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quiet", "--report"]) == 0
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    assert "Traceback" not in html
