@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,18 +49,46 @@ print(n, time.perf_counter() - t)
 """
 
 
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants (the analysis worker too)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MiB, stdout) of one child process."""
+    """(seconds, peak RSS in MiB of the process tree, stdout) of one child process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
+    sampler.join()
     out = proc.stdout.read().decode() if proc.stdout else ""
     err = proc.stderr.read().decode() if proc.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{cmd[:3]} failed with {code}: {err[-2000:]}")
-    return elapsed, usage.ru_maxrss // 1024, out
+    return elapsed, max(usage.ru_maxrss, peak[0]) // 1024, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=10000, help="messages to load")
     p.add_argument("--modules", default="received", help="comma list, or 'default'")
     p.add_argument("--repeat-rerun", type=int, default=3)
+    p.add_argument(
+        "--workers", type=int, default=1, help="settings.analysis_workers (0: all in one process)"
+    )
     a = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="msbench"))
@@ -90,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = work / "accounts.toml"
         cfg.write_text(
             f"[settings]\ndns_servers = [{json.dumps(dns.server_spec)}]\n{modules}\n"
-            f"cache = {json.dumps(str(work / 'cache.sqlite'))}\n\n"
+            f"cache = {json.dumps(str(work / 'cache.sqlite'))}\n"
+            f"analysis_workers = {a.workers}\n\n"
             f'[[accounts]]\nname = "bench"\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
             f'security = "none"\nusername = "{user}"\npassword_env = "BENCH_PW"\n'
             'ham = ["INBOX"]\nspam = ["Junk"]\n'
@@ -106,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             "messages": fetched,
             "folders": counts,
             "modules": a.modules,
+            "analysis_workers": a.workers,
+            "load_average": os.getloadavg()[0],
             "load_s": round(load_s, 2),
             "floor_s": round(floor_s, 2),
             "floor_peak_mb": floor_mb,
