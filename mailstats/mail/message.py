@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.header
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -193,9 +192,6 @@ class Message:
     def raw_header_all(self, name: str) -> list[str]:
         """Every header of that name, unfolded but not RFC 2047 decoded (for Received, DKIM)."""
         return [_unfold(v) for v in self.fields.get(name.lower(), ())]
-
-    def iter_parts(self) -> Iterator[MimePart]:
-        yield from self.parts or ()
 
     # Shared parsed views; imported lazily to keep this module dependency-free.
     @cached_property

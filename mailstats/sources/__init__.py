@@ -10,7 +10,7 @@ import base64
 import quopri
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from mailstats.config import Account
@@ -53,13 +53,6 @@ class FetchedHeader:
     header: bytes
     parts: list[MimePart] | None
     size: int | None
-
-
-@dataclass
-class Fetched:
-    """Costly items fetched on demand: uid -> (bytes, truncated)."""
-
-    items: dict[int, tuple[bytes, bool]] = field(default_factory=dict)
 
 
 class Source(Protocol):

@@ -13,7 +13,6 @@ import email.parser
 import email.policy
 import hashlib
 import mailbox
-import os
 import zlib
 from collections.abc import Iterator
 from email.message import Message as EmailMessage
@@ -260,7 +259,3 @@ def _sections(msg: EmailMessage) -> dict[str, EmailMessage]:
 
     walk(msg, "", 0)
     return out
-
-
-def is_local_store(path: str) -> bool:
-    return os.path.exists(path)
