@@ -59,6 +59,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mailstats-shots-"))
     os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
     os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
+    os.environ["XDG_DATA_HOME"] = str(tmp / "data")
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     xvfb = start_xvfb() if args.platform == "xvfb" else None
     if xvfb is None:
@@ -104,8 +105,11 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
     app = QApplication([sys.argv[0]])
     app.setStyle("Fusion")
 
+    from mailstats import oauth
     from mailstats.config import Account
     from mailstats.gui import worker
+
+    oauth.set_store(oauth.MemoryStore())  # no sign-in is read from or kept on this machine
     from mailstats.gui.main_window import MainWindow
 
     def spin(cond: Any, timeout: float = 120.0) -> None:
@@ -142,6 +146,19 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
     settle()
     save(dlg, "account-dialog.png")
     dlg.accept()
+    # an OAuth2 account as a Microsoft 365 user fills it in (nothing is sent anywhere)
+    odlg = win.accounts.add_account()
+    odlg.name.setText("work")
+    odlg.provider.setCurrentIndex(odlg.provider.findData("microsoft"))
+    odlg._provider_picked()  # what choosing it with the mouse does
+    odlg.username.setText("dana@contoso.com")
+    odlg.client_id.setText("0d4c3e2a-5b1f-4c8e-9a7d-1f2e3d4c5b6a")
+    odlg.tenant.setText("organizations")
+    odlg.full_name.setText("Dana Whitfield")
+    odlg.own_domains.setText("contoso.com")
+    odlg._update_signin_status()
+    save(odlg, "account-dialog-oauth.png")
+    odlg.reject()
     # a second, server account so the accounts list looks like a real one
     win.store.upsert(
         Account(
