@@ -219,7 +219,7 @@ def parse_config(
     for spec in cfg.settings.dns_servers:
         _check_server(f"{source} [settings]", spec)
     raw_accounts = data.get("accounts", [])
-    if not isinstance(raw_accounts, list) or not raw_accounts:
+    if not isinstance(raw_accounts, list) or (require_roles and not raw_accounts):
         raise ConfigError(f"{source}: no [[accounts]] defined")
     seen: set[str] = set()
     for i, raw in enumerate(raw_accounts, 1):
@@ -256,7 +256,7 @@ def _parse_account(raw: Any, where: str, seen: set[str], require_roles: bool = T
             raise ConfigError(f"{where}: unknown key '{key}'")
         _check_type(where, key, value, _ACCOUNT_KEYS[key])
     acct = Account(**{k: v for k, v in raw.items()})
-    _apply_provider(acct, raw, where)
+    _apply_provider(acct, raw, where, default_folders=require_roles)
     if acct.path:
         acct.path = os.path.expanduser(acct.path)
         if acct.host:
@@ -290,7 +290,9 @@ def _parse_account(raw: Any, where: str, seen: set[str], require_roles: bool = T
 AUTH = ("password", "oauth2")
 
 
-def _apply_provider(acct: Account, raw: dict[str, Any], where: str) -> None:
+def _apply_provider(
+    acct: Account, raw: dict[str, Any], where: str, default_folders: bool = True
+) -> None:
     """Issue 7: a known provider pre-fills server, sign-in and folders; relays are merged."""
     from mailstats.providers import PROVIDERS, merge_relays, profile_for
 
@@ -303,7 +305,9 @@ def _apply_provider(acct: Account, raw: dict[str, Any], where: str) -> None:
             acct.port = acct.port or prof.port
         if "auth" not in raw:
             acct.auth = prof.auth
-        if not (acct.ham or acct.spam or acct.sent):
+        if default_folders and not (acct.ham or acct.spam or acct.sent):
+            # Only for batch use: the app leaves unmapped accounts unmapped so its Folders
+            # screen guesses from the server's own folder names.
             acct.ham, acct.spam, acct.sent = list(prof.ham), list(prof.spam), list(prof.sent)
     if acct.auth not in AUTH:
         raise ConfigError(f"{where}: 'auth' must be 'password' or 'oauth2', not {acct.auth!r}")

@@ -118,3 +118,14 @@ def test_cache_file_is_private(tmp_path: Path) -> None:
     c = Cache(tmp_path / "c.sqlite")
     c.close()
     assert stat.S_IMODE(os.stat(tmp_path / "c.sqlite").st_mode) == 0o600
+
+
+def test_app_mode_accepts_no_accounts_and_unmapped_ones(tmp_path: Path) -> None:
+    p = write(tmp_path, '[settings]\ndns_servers = ["127.0.0.1:53"]\n')
+    assert load_config(p, require_roles=False).accounts == []
+    with pytest.raises(ConfigError, match="no \\[\\[accounts\\]\\]"):
+        load_config(p)
+    p.write_text('[[accounts]]\nname = "g"\nhost = "imap.example.org"\nusername = "u@x.org"\n')
+    assert load_config(p, require_roles=False).accounts[0].roles() == {}
+    # batch use fills the provider profile's folders (generic: INBOX, Junk, Sent)
+    assert set(load_config(p).accounts[0].roles().values()) == {"ham", "spam", "sent"}
