@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tomllib
 from pathlib import Path
 
 from mailstats.config import (
@@ -45,37 +44,9 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _without_accounts(path: Path) -> bool:
-    """True for a valid TOML file with no [[accounts]]: what the app saves after the last
-    account is removed, which `load_config` refuses ("no [[accounts]] defined")."""
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
-    return not data.get("accounts")
-
-
 def load_accounts(path: Path) -> Config:
-    """The app's accounts file through `load_config(path, require_roles=False)`.
-
-    A file without accounts still gives its [settings] (module choice, DNS servers): they
-    are read by the same parser with one placeholder account that is dropped again.
-    """
-    try:
-        return load_config(path, require_roles=False)
-    except ConfigError:
-        if not _without_accounts(path):
-            raise
-    placeholder = path.with_name(path.name + ".read")
-    try:
-        text = path.read_text(encoding="utf-8")
-        write_private(placeholder, f'{text}\n[[accounts]]\nname = "-"\npath = "-"\n')
-        cfg = load_config(placeholder, require_roles=False)
-    finally:
-        placeholder.unlink(missing_ok=True)
-    cfg.accounts, cfg.path = [], path
-    return cfg
+    """The app's accounts file: accounts may have no folder mapped yet, or be none at all."""
+    return load_config(path, require_roles=False)
 
 
 def unmapped(cfg: Config) -> list[str]:
