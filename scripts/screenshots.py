@@ -157,6 +157,7 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
     odlg.full_name.setText("Dana Whitfield")
     odlg.own_domains.setText("contoso.com")
     odlg._update_signin_status()
+    settle()
     save(odlg, "account-dialog-oauth.png")
     odlg.reject()
     # a second, server account so the accounts list looks like a real one

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -295,7 +295,18 @@ class AccountDialog(QDialog):
         for w in (self.auth_url, self.token_url, self.device_url, self.scopes):
             self.oauth_form.setRowVisible(w, not known)
         self._update_signin_buttons()
-        self.adjustSize()
+        # Shrink once the layout has taken the hidden rows out (next event-loop turn), so
+        # switching to OAuth2 or a local store leaves no empty band above the buttons.
+        QTimer.singleShot(0, self._fit_height)
+
+    def _fit_height(self) -> None:
+        """Height for the current width: word-wrapped labels make the plain size hint (taken
+        at the narrowest width) far too tall."""
+        lay = self.layout()
+        if lay.hasHeightForWidth():
+            self.resize(self.width(), lay.heightForWidth(self.width()))
+        else:
+            self.resize(self.width(), lay.sizeHint().height())
 
     def _update_signin_buttons(self) -> None:
         busy = self.signer.running

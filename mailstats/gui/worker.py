@@ -129,7 +129,10 @@ def start(
         job.progress.connect(relay.on_progress, Qt.ConnectionType.QueuedConnection)
     thread = QThread(owner)
     job.moveToThread(thread)
-    thread.started.connect(job.run)
+    # Queued: `run` then starts inside the thread's event loop. Called directly from
+    # `started`, a job that finishes at once calls quit() before exec() is entered, the
+    # quit is lost and the thread never ends (seen as a 30 s hang in teardown).
+    thread.started.connect(job.run, Qt.ConnectionType.QueuedConnection)
     job.done.connect(thread.quit)
     job.failed.connect(thread.quit)
     jobs: list[tuple[QThread, QObject, Relay]] = owner.__dict__.setdefault("_jobs", [])
