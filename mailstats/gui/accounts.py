@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -80,6 +81,9 @@ def check_connection(acct: Account, password: str) -> str:
     return f"Connected to {where}: {n} folder{'s' if n != 1 else ''} found."
 
 
+DIALOG_WIDTH = 520
+
+
 class AccountDialog(QDialog):
     """One account's settings. `account()` builds the Account from the fields."""
 
@@ -88,8 +92,10 @@ class AccountDialog(QDialog):
         self.store = store
         self.original = acct
         self.setWindowTitle("Edit account" if acct else "Add account")
-        self.setMinimumWidth(520)
+        self.resize(DIALOG_WIDTH, self.height())
         layout = QVBoxLayout(self)
+        # the minimum follows the visible rows, so hiding the password row lets it shrink
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
         form = QFormLayout()
         self.name = QLineEdit()
@@ -300,13 +306,10 @@ class AccountDialog(QDialog):
         QTimer.singleShot(0, self._fit_height)
 
     def _fit_height(self) -> None:
-        """Height for the current width: word-wrapped labels make the plain size hint (taken
-        at the narrowest width) far too tall."""
+        """Shrink to what the visible rows need; Qt grows a window but never shrinks it."""
         lay = self.layout()
-        if lay.hasHeightForWidth():
-            self.resize(self.width(), lay.heightForWidth(self.width()))
-        else:
-            self.resize(self.width(), lay.sizeHint().height())
+        lay.activate()  # recompute now that rows were hidden
+        self.resize(max(self.width(), DIALOG_WIDTH), lay.sizeHint().height())
 
     def _update_signin_buttons(self) -> None:
         busy = self.signer.running
