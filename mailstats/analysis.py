@@ -1,18 +1,18 @@
-"""Evaluating modules over batches of cached messages, in this process or in a worker.
+"""Evaluating modules over batches of messages, in this process or in worker processes.
 
-The engine's main thread is busy fetching (IMAP parsing is CPU work in Python); evaluating
-modules is CPU work too. With two cores they can overlap: the engine stores each fetched
-batch in the cache and hands its UIDs to an `Analyser` in a worker process, which reads the
-messages back from the cache, evaluates, and writes results and DNS answers to the same
-cache file (SQLite WAL lets the two processes share it). Small jobs, tests and plug-ins that
-cannot be re-created in a child run the same `Analyser` inline.
+The engine's main thread is busy fetching (IMAP parsing is CPU work in Python), and
+evaluating modules is CPU work too. With more than one core they overlap: the engine hands
+each fetched batch (the header bytes themselves, no cache round trip) to an `Analyser` in a
+worker process and goes on fetching; the worker returns the results and the engine alone
+writes them to the cache. Small jobs, tests and plug-ins that cannot be re-created in a
+child run the same `Analyser` inline.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,51 +21,61 @@ from mailstats.mail.message import Message, parts_from_json
 from mailstats.modules import BODY, RAW, Module
 
 if TYPE_CHECKING:
-    from mailstats.cache import Cache
     from mailstats.config import Account, Config
     from mailstats.services import SentIndex, Services
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 5000
-MAX_CHUNKS = 16
+
+
+@dataclass
+class Batch:
+    """One job: messages as the cache holds them, and which module must evaluate which."""
+
+    account: str
+    folder: str
+    role: str
+    rows: list[tuple[int, bytes, str | None, int | None]]  # uid, header, structure, size
+    items: dict[str, dict[int, tuple[bytes, bool]]]  # "body"/"raw" -> uid -> (data, cut)
+    work: dict[str, list[int]]  # module name -> UIDs to evaluate
+
+    @property
+    def size(self) -> int:
+        return len(set().union(*self.work.values())) if self.work else 0
 
 
 @dataclass
 class BatchReport:
     evaluated: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    results: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    #: a worker's modules' cumulative counters and warnings (empty when run inline)
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    pid: int = 0
 
 
 class Analyser:
-    """Evaluates modules for given UIDs of a folder and stores their results in the cache."""
+    """Evaluates modules over a `Batch`; returns the results, never writes them.
 
-    def __init__(self, cache: Cache, modules: list[Module], services: Services) -> None:
-        self.cache = cache
+    Only the engine writes results to the cache, so any number of workers can evaluate
+    without two processes ever rewriting the same rows.
+    """
+
+    def __init__(self, modules: list[Module], services: Services, in_worker: bool = False):
         self.modules = modules  # the engine's core fields first, then the header modules
         self.services = services
-        self._pending: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = {}
-        self._count: dict[tuple[str, str], int] = {}
+        self.in_worker = in_worker
 
-    def evaluate(
-        self,
-        account: str,
-        folder: str,
-        role: str,
-        work: dict[str, list[int]],
-        fps: dict[str, str],
-    ) -> BatchReport:
-        """work: module name -> UIDs it must evaluate. Costly items must be cached already."""
-        report = BatchReport()
-        todo = {name: set(uids) for name, uids in work.items() if uids}
-        uids = sorted(set().union(*todo.values())) if todo else []
-        if not uids:
+    def evaluate(self, batch: Batch) -> BatchReport:
+        report = BatchReport(pid=os.getpid())
+        todo = {name: set(uids) for name, uids in batch.work.items() if uids}
+        if not todo:
             return report
         mods = [m for m in self.modules if m.name in todo]
-        msgs = self._load(account, folder, role, uids, mods)
+        msgs = self._messages(batch)
         self._prefetch(msgs, mods, todo)
-        key = (account, folder)
-        pending = self._pending.setdefault(key, {m.name: {} for m in self.modules})
+        results: dict[str, dict[int, dict[str, Any]]] = {m.name: {} for m in mods}
         for msg in msgs:
             for m in mods:
                 if msg.uid not in todo[m.name]:
@@ -74,59 +84,40 @@ class Analyser:
                     values = m.evaluate(msg, self.services)
                 except Exception as exc:  # noqa: BLE001 - one message never stops a run
                     report.errors[m.name] = report.errors.get(m.name, 0) + 1
-                    log.debug("module %s failed on %s/%s: %r", m.name, folder, msg.uid, exc)
+                    log.debug("module %s failed on %s/%s: %r", m.name, batch.folder, msg.uid, exc)
                     values = {"_error": f"{type(exc).__name__}: {exc}"[:200]}
-                pending[m.name][msg.uid] = values
+                results[m.name][msg.uid] = values
         report.evaluated = len(msgs)
+        report.results = results
         self.services.dns.flush()
-        self._count[key] = self._count.get(key, 0) + len(msgs)
-        if self._count[key] >= FLUSH_EVERY:
-            self.flush(account, folder, fps)
+        if self.in_worker:
+            report.counters = {m.name: m.counters() for m in self.modules if m.counters()}
+            report.warnings = [w for m in self.modules for w in m.warnings()]
         return report
 
-    def flush(self, account: str, folder: str, fps: dict[str, str]) -> BatchReport:
-        """Store what is pending for a folder (a crash later loses at most FLUSH_EVERY)."""
-        key = (account, folder)
-        pending = self._pending.pop(key, {})
-        self._count.pop(key, None)
-        for m in self.modules:
-            values = pending.get(m.name)
-            if not values:
+    @staticmethod
+    def _messages(batch: Batch) -> list[Message]:
+        wanted = set().union(*batch.work.values())
+        msgs = []
+        for uid, header, structure, size in batch.rows:
+            if uid not in wanted:
                 continue
-            self.cache.put_results(account, folder, m.name, m.version, fps[m.name], values)
-            if self.cache.result_chunk_count(account, folder, m.name) > MAX_CHUNKS:
-                keep = self.cache.cached_uids(account, folder)
-                self.cache.compact_results(account, folder, m.name, m.version, fps[m.name], keep)
-        self.services.dns.flush()
-        return BatchReport()
-
-    def report(self) -> tuple[dict[str, dict[str, int]], list[str]]:
-        counters = {m.name: m.counters() for m in self.modules if m.counters()}
-        warnings = [w for m in self.modules for w in m.warnings()]
-        return counters, warnings
-
-    def _load(
-        self, account: str, folder: str, role: str, uids: list[int], mods: list[Module]
-    ) -> list[Message]:
-        msgs = [
-            Message(account, folder, uid, header, parts_from_json(structure), size, role=role)
-            for uid, header, structure, size in self.cache.get_messages(account, folder, uids)
-        ]
-        for item in (BODY, RAW):
-            if not any(item in m.needs for m in mods):
-                continue
-            have = self.cache.get_items(account, folder, item, uids)
-            for msg in msgs:
-                data, truncated = have.get(msg.uid, (None, False))
-                if data is None:
-                    continue
-                if item == BODY:
-                    msg.body_text = data.decode("utf-8", "replace")
-                else:
-                    msg.raw_bytes, msg.raw_truncated = data, truncated
+            msg = Message(
+                batch.account, batch.folder, uid, header, parts_from_json(structure), size,
+                role=batch.role,
+            )
+            body = batch.items.get(BODY, {}).get(uid)
+            if body is not None:
+                msg.body_text = body[0].decode("utf-8", "replace")
+            raw = batch.items.get(RAW, {}).get(uid)
+            if raw is not None:
+                msg.raw_bytes, msg.raw_truncated = raw
+            msgs.append(msg)
         return msgs
 
-    def _prefetch(self, msgs: list[Message], mods: list[Module], todo: dict[str, set[int]]) -> None:
+    def _prefetch(
+        self, msgs: list[Message], mods: list[Module], todo: dict[str, set[int]]
+    ) -> None:
         """Resolve every DNS name the batch will ask for at once (and probe origins)."""
         services = self.services
         queries: list[tuple[str, str]] = []
@@ -159,22 +150,13 @@ class InlineRunner:
     def __init__(self, analyser: Analyser) -> None:
         self.analyser = analyser
 
-    def _done(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def evaluate(self, batch: Batch) -> Future:
         fut: Future = Future()
         try:
-            fut.set_result(fn(*args))
+            fut.set_result(self.analyser.evaluate(batch))
         except BaseException as exc:  # noqa: BLE001 - delivered through the future
             fut.set_exception(exc)
         return fut
-
-    def evaluate(self, *args: Any) -> Future:
-        return self._done(self.analyser.evaluate, *args)
-
-    def flush(self, *args: Any) -> Future:
-        return self._done(self.analyser.flush, *args)
-
-    def report(self) -> tuple[dict[str, dict[str, int]], list[str]]:
-        return self.analyser.report()
 
     def close(self) -> None:
         pass
@@ -190,7 +172,7 @@ def _worker_init(
     classes: list[type],
     cache_path: str,
 ) -> None:
-    """In the child: the same engine settings, its own cache connection and resolver."""
+    """In the child: the same settings, its own resolver (reading the shared DNS cache)."""
     global _WORKER
     from mailstats.cache import Cache
     from mailstats.engine import Engine
@@ -205,26 +187,16 @@ def _worker_init(
             m.prepare(services)
         except Exception:  # noqa: BLE001 - the parent reported it already
             pass
-    _WORKER = Analyser(engine.cache, [engine.core, *engine.modules], services)
+    _WORKER = Analyser([engine.core, *engine.modules], services, in_worker=True)
 
 
-def _worker_evaluate(*args: Any) -> BatchReport:
+def _worker_evaluate(batch: Batch) -> BatchReport:
     assert _WORKER is not None
-    return _WORKER.evaluate(*args)
-
-
-def _worker_flush(*args: Any) -> BatchReport:
-    assert _WORKER is not None
-    return _WORKER.flush(*args)
-
-
-def _worker_report() -> tuple[dict[str, dict[str, int]], list[str]]:
-    assert _WORKER is not None
-    return _WORKER.report()
+    return _WORKER.evaluate(batch)
 
 
 class ProcessRunner:
-    """One worker process per account; tasks run in submission order (one worker)."""
+    """Worker processes for one account; each evaluates whole batches."""
 
     def __init__(
         self,
@@ -233,23 +205,19 @@ class ProcessRunner:
         sent_index: SentIndex | None,
         modules: list[Module],
         cache_path: str,
+        workers: int = 1,
     ) -> None:
         classes = [type(m) for m in modules]
+        self.workers = max(1, workers)
         self.pool = ProcessPoolExecutor(
-            max_workers=1,
+            max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
             initargs=(config, account, sent_index, classes, cache_path),
         )
 
-    def evaluate(self, *args: Any) -> Future:
-        return self.pool.submit(_worker_evaluate, *args)
-
-    def flush(self, *args: Any) -> Future:
-        return self.pool.submit(_worker_flush, *args)
-
-    def report(self) -> tuple[dict[str, dict[str, int]], list[str]]:
-        return self.pool.submit(_worker_report).result()
+    def evaluate(self, batch: Batch) -> Future:
+        return self.pool.submit(_worker_evaluate, batch)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,7 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstats import __version__
-from mailstats.analysis import Analyser, InlineRunner, ProcessRunner, can_run_in_child
+from mailstats.analysis import (
+    Analyser,
+    Batch,
+    BatchReport,
+    InlineRunner,
+    ProcessRunner,
+    can_run_in_child,
+)
 from mailstats.cache import Cache
 from mailstats.config import Account, Config, resolve_password
 from mailstats.mail.message import Message, parts_from_json, parts_to_json
@@ -38,6 +46,8 @@ from mailstats.sources import Source, SourceError, open_source
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 500
+FLUSH_EVERY = 5000  # results held before they are written (a crash loses at most this)
+MAX_CHUNKS = 16
 #: Below this many messages to evaluate in a folder, a worker process costs more than it saves.
 WORKER_MIN = 3000
 CORE_COLUMNS = ("message_id", "date", "from_address", "origin_ip")
@@ -201,6 +211,7 @@ class Engine:
         self._probe: Any = None
         self._selected: dict[int, str] = {}
         self._worker_counters: dict[str, dict[str, int]] = {}
+        self._counters_by_pid: dict[int, dict[str, dict[str, int]]] = {}
         #: 0 = evaluate in this process only; 1 = a worker process for big folders.
         self.workers = int(config.settings.extra.get("analysis_workers", 1))
 
@@ -284,7 +295,8 @@ class Engine:
                 if self._cancel.is_set():
                     break
                 plan = self._plan_folder(source, acct, folder)
-                stored = [u for batch in self._fetch_new(source, acct, folder, plan) for u in batch]
+                fetched = self._fetch_new(source, acct, folder, plan)
+                stored = [r[0] for rows in fetched for r in rows]
                 synced[folder] = (sorted(set(plan.kept) | set(stored)), len(stored))
             sent_index = self._sent_index(acct, list(synced)) if synced else None
             services = self.services_for(acct, sent_index)
@@ -294,8 +306,7 @@ class Engine:
                     m.prepare(services)
                 except Exception as exc:  # noqa: BLE001 - a module failing to prepare is reported
                     self.warnings.append(f"module {m.name}: preparation failed: {exc}")
-            analyser = Analyser(self.cache, [self.core, *self.modules], services)
-            runner = InlineRunner(analyser)
+            runner = InlineRunner(Analyser([self.core, *self.modules], services))
             for folder, role in roles.items():
                 if self._cancel.is_set():
                     break
@@ -331,22 +342,21 @@ class Engine:
     def _start_worker(self, acct: Account, sent_index: SentIndex | None, inline: Any) -> Any:
         return _LazyWorker(self, acct, sent_index, inline)
 
+    def _take_report(self, report: BatchReport) -> None:
+        """A worker's cumulative counters (latest per process) and its warnings."""
+        if report.counters:
+            self._counters_by_pid[report.pid] = report.counters
+        for w in report.warnings:
+            if w not in self.warnings:
+                self.warnings.append(w)
+
     def _collect_worker_report(self, runner: Any) -> None:
-        if isinstance(runner, _LazyWorker):
-            runner = runner.started
-        if isinstance(runner, ProcessRunner):
-            try:
-                counters, warnings = runner.report()
-            except Exception as exc:  # noqa: BLE001 - a dead worker was already reported
-                log.debug("worker report failed: %r", exc)
-                return
+        for counters in self._counters_by_pid.values():
             for name, values in counters.items():
                 merged = self._worker_counters.setdefault(name, {})
                 for k, v in values.items():
                     merged[k] = merged.get(k, 0) + v
-            for w in warnings:
-                if w not in self.warnings:
-                    self.warnings.append(w)
+        self._counters_by_pid.clear()
 
     # -- sync -------------------------------------------------------------------------
     def _plan_folder(self, source: Source, acct: Account, folder: str) -> FolderPlan:
@@ -371,8 +381,8 @@ class Engine:
 
     def _fetch_new(
         self, source: Source, acct: Account, folder: str, plan: FolderPlan
-    ) -> Iterator[list[int]]:
-        """Fetch new headers into the cache; yields each stored batch's UIDs."""
+    ) -> Iterator[list[tuple[int, bytes, str | None, int | None]]]:
+        """Fetch new headers into the cache; yields each stored batch's rows."""
         self._select(source, folder)
         total = len(plan.new)
         done = 0
@@ -384,7 +394,7 @@ class Engine:
                 self.cache.put_messages(acct.name, folder, batch)
                 done += len(batch)
                 self._progress(Progress(acct.name, folder, "sync", done, total))
-                yield [b[0] for b in batch]
+                yield batch
                 batch = []
                 if self._cancel.is_set():
                     return
@@ -392,7 +402,7 @@ class Engine:
             self.cache.put_messages(acct.name, folder, batch)
             done += len(batch)
             self._progress(Progress(acct.name, folder, "sync", done, total))
-            yield [b[0] for b in batch]
+            yield batch
 
     def _select(self, source: Source, folder: str) -> None:
         """Make `folder` the source's open folder: syncing left another one selected."""
@@ -443,84 +453,42 @@ class Engine:
             for m in mods
         }
         redo = sorted(set().union(*work.values()))
-        total_work = len(redo) + len(new)
         if isinstance(runner, _LazyWorker):
-            big = total_work >= int(self.config.settings.extra.get("worker_min", WORKER_MIN))
+            big = len(redo) + len(new) >= int(
+                self.config.settings.extra.get("worker_min", WORKER_MIN)
+            )
             runner = runner.start() if big else runner.inline
-        jobs: list[tuple[Future, tuple]] = []
+        fr = FolderResult(acct.name, folder, role)
+        run = _FolderRun(self, acct, folder, fps, fr, len(redo) + len(new))
         stored: list[int] = []
 
-        def submit(batch: list[int], batch_work: dict[str, list[int]]) -> None:
-            self._fetch_costly(source, acct, folder, role, batch, batch_work, services)
-            args = (acct.name, folder, role, batch_work, fps)
-            jobs.append((runner.evaluate(*args), args))
+        def submit(rows: list, batch_work: dict[str, list[int]]) -> None:
+            items = self._fetch_costly(source, acct, folder, role, rows, batch_work)
+            batch = Batch(acct.name, folder, role, rows, items, batch_work)
+            run.add(runner.evaluate(batch), batch)
+            # a few batches ahead of the workers at most: bounded memory, steady overlap
+            run.drain(block=len(run.jobs) > 2 * getattr(runner, "workers", 1) + 2)
 
         for i in range(0, len(redo), EVAL_BATCH):
             if self._cancel.is_set():
                 break
-            batch = redo[i : i + EVAL_BATCH]
-            submit(batch, {m.name: [u for u in batch if u in work[m.name]] for m in mods})
+            part = redo[i : i + EVAL_BATCH]
+            rows = list(self.cache.get_messages(acct.name, folder, part))
+            submit(rows, {m.name: [u for u in part if u in work[m.name]] for m in mods})
         if new and not self._cancel.is_set():
-            for batch in self._fetch_new(source, acct, folder, FolderPlan(kept, new)):
-                stored.extend(batch)
-                submit(batch, {m.name: batch for m in mods})
-        jobs.append((runner.flush(acct.name, folder, fps), ()))
+            for rows in self._fetch_new(source, acct, folder, FolderPlan(kept, new)):
+                uids = [r[0] for r in rows]
+                stored.extend(uids)
+                submit(rows, {m.name: uids for m in mods})
+        runner = run.finish(runner)
         uids = sorted(kept_set | set(stored)) if synced is None else kept
-        fr = FolderResult(acct.name, folder, role, total=len(uids), uids=uids)
+        fr.total, fr.uids = len(uids), uids
         fr.fetched = len(stored) if synced is None else synced[1]
-        runner = self._collect(jobs, fr, acct, folder, runner)
         table = self.folder_table(acct.name, folder, role, uids, services)
         self._count(fr, table)
         fr.table = table
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner
-
-    def _collect(
-        self,
-        jobs: list[tuple[Future, tuple]],
-        fr: FolderResult,
-        acct: Account,
-        folder: str,
-        runner: Any,
-    ) -> Any:
-        """Wait for the folder's jobs in order; a dead worker's jobs are redone inline."""
-
-        def size(args: tuple) -> int:
-            return len(set().union(*args[3].values())) if args else 0
-
-        total = sum(size(args) for _, args in jobs)  # messages, not batches
-        done = 0
-        for fut, args in jobs:
-            if self._cancel.is_set() and args:
-                fut.cancel()
-            try:
-                report = fut.result() if not fut.cancelled() else None
-            except Exception as exc:  # noqa: BLE001 - BrokenProcessPool and the like
-                log.warning("analysis worker failed (%r); continuing in this process", exc)
-                inline = runner.inline if isinstance(runner, _LazyWorker) else None
-                runner = inline or InlineRunner(
-                    Analyser(self.cache, [self.core, *self.modules], self._services[acct.name])
-                )
-                report = (
-                    runner.evaluate(*args).result()
-                    if args
-                    else runner.flush(
-                        acct.name,
-                        folder,
-                        {
-                            m.name: m.fingerprint(self._services[acct.name])
-                            for m in [self.core, *self.modules]
-                        },
-                    ).result()
-                )
-            if report is not None:
-                fr.evaluated += report.evaluated
-                for name, n in report.errors.items():
-                    fr.errors[name] = fr.errors.get(name, 0) + n
-            if args:
-                done += size(args)
-                self._progress(Progress(acct.name, folder, "analyse", done, total))
-        return runner
 
     def _fetch_costly(
         self,
@@ -528,20 +496,20 @@ class Engine:
         acct: Account,
         folder: str,
         role: str,
-        uids: list[int],
+        rows: list[tuple[int, bytes, str | None, int | None]],
         work: dict[str, list[int]],
-        services: Services,
-    ) -> None:
-        """Fetch body text / raw mail into the cache for messages a module wants it for."""
+    ) -> dict[str, dict[int, tuple[bytes, bool]]]:
+        """Body text / raw mail for the messages a module wants it for (cache, else fetch)."""
         wanting = {
             item: [m for m in self.modules if item in m.needs and work.get(m.name)]
             for item in (BODY, RAW)
         }
+        out: dict[str, dict[int, tuple[bytes, bool]]] = {}
         if not any(wanting.values()):
-            return
+            return out
         msgs = [
             Message(acct.name, folder, uid, header, parts_from_json(structure), size, role=role)
-            for uid, header, structure, size in self.cache.get_messages(acct.name, folder, uids)
+            for uid, header, structure, size in rows
         ]
         for item, mods in wanting.items():
             if not mods:
@@ -556,14 +524,16 @@ class Engine:
                 continue
             have = self.cache.get_items(acct.name, folder, item, [m.uid for m in need])
             lacking = [m for m in need if m.uid not in have]
-            if not lacking:
-                continue
-            self._select(source, folder)
-            if item == BODY:
-                got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
-            else:
-                got = source.fetch_raw([m.uid for m in lacking])
-            self.cache.put_items(acct.name, folder, item, got)
+            if lacking:
+                self._select(source, folder)
+                if item == BODY:
+                    got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
+                else:
+                    got = source.fetch_raw([m.uid for m in lacking])
+                self.cache.put_items(acct.name, folder, item, got)
+                have.update(got)
+            out[item] = have
+        return out
 
     def folder_table(
         self, account: str, folder: str, role: str, uids: list[int], services: Services
@@ -644,6 +614,82 @@ class Engine:
         return row[0] if row else None
 
 
+class _FolderRun:
+    """A folder's jobs in submission order: results stored as they complete, in order."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        acct: Account,
+        folder: str,
+        fps: dict[str, str],
+        fr: FolderResult,
+        total: int,
+    ) -> None:
+        self.engine, self.acct, self.folder, self.fps, self.fr = engine, acct, folder, fps, fr
+        self.total = total
+        self.done = 0
+        self.jobs: deque[tuple[Future, Batch]] = deque()
+        self.pending: dict[str, dict[int, dict[str, Any]]] = {}
+        self.held = 0
+        self.inline: InlineRunner | None = None
+
+    def add(self, fut: Future, batch: Batch) -> None:
+        self.jobs.append((fut, batch))
+
+    def drain(self, block: bool = False) -> None:
+        while self.jobs and (block or self.jobs[0][0].done()):
+            fut, batch = self.jobs.popleft()
+            self._take(fut, batch)
+            block = False
+
+    def finish(self, runner: Any) -> Any:
+        while self.jobs:
+            self.drain(block=True)
+        self._store()
+        return self.inline or runner
+
+    def _take(self, fut: Future, batch: Batch) -> None:
+        engine = self.engine
+        if engine._cancel.is_set():
+            fut.cancel()
+        if fut.cancelled():
+            return
+        try:
+            report = fut.result()
+        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool and the like
+            log.warning("analysis worker failed (%r); continuing in this process", exc)
+            if self.inline is None:
+                services = engine._services[self.acct.name]
+                self.inline = InlineRunner(Analyser([engine.core, *engine.modules], services))
+            report = self.inline.evaluate(batch).result()
+        engine._take_report(report)
+        self.fr.evaluated += report.evaluated
+        for name, n in report.errors.items():
+            self.fr.errors[name] = self.fr.errors.get(name, 0) + n
+        for name, values in report.results.items():
+            self.pending.setdefault(name, {}).update(values)
+        self.held += report.evaluated
+        self.done += batch.size
+        engine._progress(Progress(self.acct.name, self.folder, "analyse", self.done, self.total))
+        if self.held >= FLUSH_EVERY:
+            self._store()
+
+    def _store(self) -> None:
+        cache = self.engine.cache
+        account, folder = self.acct.name, self.folder
+        for m in [self.engine.core, *self.engine.modules]:
+            values = self.pending.pop(m.name, None)
+            if not values:
+                continue
+            cache.put_results(account, folder, m.name, m.version, self.fps[m.name], values)
+            if cache.result_chunk_count(account, folder, m.name) > MAX_CHUNKS:
+                keep = cache.cached_uids(account, folder)
+                cache.compact_results(account, folder, m.name, m.version, self.fps[m.name], keep)
+        self.held = 0
+        self.engine.resolver.flush()
+
+
 class _LazyWorker:
     """Starts the worker process only when a folder has enough work to pay for it."""
 
@@ -663,6 +709,7 @@ class _LazyWorker:
                 self.sent_index,
                 [self.engine.core, *self.engine.modules],
                 str(self.engine.cache.path),
+                workers=self.engine.workers,
             )
         return self.started
 

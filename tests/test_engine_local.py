@@ -222,7 +222,12 @@ def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> 
     for i in range(700):
         junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
     outs = {}
-    for mode, extra in (("inline", {"analysis_workers": 0}), ("worker", {"worker_min": 1})):
+    modes = (
+        ("inline", {"analysis_workers": 0}),
+        ("worker", {"worker_min": 1}),
+        ("two", {"worker_min": 1, "analysis_workers": 2}),
+    )
+    for mode, extra in modes:
         d = tmp_path / mode
         d.mkdir()
         cfg = config(d, tmp_path / "Mail", {"ham": ["INBOX"], "spam": ["Junk"]})
@@ -233,6 +238,6 @@ def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> 
         outs[mode] = {n: (d / "out" / n).read_text() for n in ("summary.csv", "messages.csv")}
         fr = result.accounts[0].folders[0]
         assert fr.evaluated == fr.total == 1300
-    assert started == [1]  # one worker process for the worker run, none inline
-    assert outs["inline"] == outs["worker"]
+    assert started == [1, 1]  # a worker pool for each worker run, none inline
+    assert outs["inline"] == outs["worker"] == outs["two"]
     assert "received.from_match,866,1300,1300" in outs["worker"]["summary.csv"]
