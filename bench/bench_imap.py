@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modules", default="received", help="comma list, or 'default'")
     p.add_argument("--repeat-rerun", type=int, default=3)
     p.add_argument(
-        "--workers", type=int, default=1, help="settings.analysis_workers (0: all in one process)"
+        "--workers", type=int, default=2, help="settings.analysis_workers (0: all in one process)"
     )
     a = p.parse_args(argv)
 

@@ -212,8 +212,9 @@ class Engine:
         self._selected: dict[int, str] = {}
         self._worker_counters: dict[str, dict[str, int]] = {}
         self._counters_by_pid: dict[int, dict[str, dict[str, int]]] = {}
-        #: 0 = evaluate in this process only; 1 = a worker process for big folders.
-        self.workers = int(config.settings.extra.get("analysis_workers", 1))
+        #: Worker processes that evaluate big folders while this one fetches (0 = none).
+        #: Two by default: measured best on 2 cores (docs/benchmarks.md).
+        self.workers = int(config.settings.extra.get("analysis_workers", 2))
 
     # -- public -----------------------------------------------------------------------
     def run(
