@@ -72,9 +72,11 @@ def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     peak = [0]
+    stop = threading.Event()
 
     def sample() -> None:
-        while proc.poll() is None:
+        # never poll() here: that would reap the child before wait4 collects its rusage
+        while not stop.is_set():
             peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
             time.sleep(0.05)
 
@@ -82,6 +84,7 @@ def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
+    stop.set()
     sampler.join()
     out = proc.stdout.read().decode() if proc.stdout else ""
     err = proc.stderr.read().decode() if proc.stderr else ""
