@@ -447,3 +447,20 @@ def test_qmail_helo_literal_is_not_the_connecting_ip():
     )
     assert hop.ip == "78.165.110.211"
     assert hop.helo == "[192.168.0.10]" and hop.host == ""
+
+
+def test_postfix_fast_path_agrees_with_the_general_parser():
+    """Every line the one-regex Postfix path takes must read the same the long way."""
+    from pathlib import Path
+
+    from fixtures.generator import generate_mailbox
+    from mailstats.mail.message import Message
+    from mailstats.mail.received import _POSTFIX_FAST, _parse
+
+    raws = [m.raw for m in generate_mailbox(5, 300, 200, 0).messages()]
+    corpus = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+    raws += [p.read_bytes() for p in sorted(corpus.glob("**/*.eml"))]
+    lines = [v for raw in raws for v in Message("a", "f", 1, raw).raw_header_all("Received")]
+    fast = [v for v in lines if _POSTFIX_FAST.fullmatch(v.rpartition(";")[0])]
+    assert len(fast) > 500  # the path is really taken
+    assert [v for v in fast if _parse(v) != _parse(v, fast=False)] == []
