@@ -3,8 +3,9 @@
 The engine's main thread is busy fetching (IMAP parsing is CPU work in Python), and
 evaluating modules is CPU work too. With more than one core they overlap: the engine hands
 each fetched batch (the header bytes themselves, no cache round trip) to an `Analyser` in a
-worker process and goes on fetching; the worker returns the results and the engine alone
-writes them to the cache. Small jobs, tests and plug-ins that cannot be re-created in a
+worker process and goes on fetching; the worker writes the new headers to the cache and
+returns the results, which the engine alone writes (two processes never rewrite the same
+rows). Small jobs, tests and plug-ins that cannot be re-created in a
 child run the same `Analyser` inline.
 """
 
@@ -21,11 +22,11 @@ from mailstats.mail.message import Message, parts_from_json
 from mailstats.modules import BODY, RAW, Module
 
 if TYPE_CHECKING:
+    from mailstats.cache import Cache
     from mailstats.config import Account, Config
     from mailstats.services import SentIndex, Services
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Batch:
     rows: list[tuple[int, bytes, str | None, int | None]]  # uid, header, structure, size
     items: dict[str, dict[int, tuple[bytes, bool]]]  # "body"/"raw" -> uid -> (data, cut)
     work: dict[str, list[int]]  # module name -> UIDs to evaluate
+    store_rows: bool = False  # new headers the engine did not write: the analyser does
 
     @property
     def size(self) -> int:
@@ -62,13 +64,24 @@ class Analyser:
     without two processes ever rewriting the same rows.
     """
 
-    def __init__(self, modules: list[Module], services: Services, in_worker: bool = False):
+    def __init__(
+        self,
+        modules: list[Module],
+        services: Services,
+        in_worker: bool = False,
+        cache: Cache | None = None,
+    ) -> None:
         self.modules = modules  # the engine's core fields first, then the header modules
         self.services = services
         self.in_worker = in_worker
+        self.cache = cache  # only for storing the new headers of `store_rows` batches
 
     def evaluate(self, batch: Batch) -> BatchReport:
         report = BatchReport(pid=os.getpid())
+        if batch.store_rows and batch.rows:
+            # The fetching thread is the bottleneck; the header writes are done here instead.
+            assert self.cache is not None
+            self.cache.put_messages(batch.account, batch.folder, batch.rows)
         todo = {name: set(uids) for name, uids in batch.work.items() if uids}
         if not todo:
             return report
@@ -103,7 +116,12 @@ class Analyser:
             if uid not in wanted:
                 continue
             msg = Message(
-                batch.account, batch.folder, uid, header, parts_from_json(structure), size,
+                batch.account,
+                batch.folder,
+                uid,
+                header,
+                parts_from_json(structure),
+                size,
                 role=batch.role,
             )
             body = batch.items.get(BODY, {}).get(uid)
@@ -115,9 +133,7 @@ class Analyser:
             msgs.append(msg)
         return msgs
 
-    def _prefetch(
-        self, msgs: list[Message], mods: list[Module], todo: dict[str, set[int]]
-    ) -> None:
+    def _prefetch(self, msgs: list[Message], mods: list[Module], todo: dict[str, set[int]]) -> None:
         """Resolve every DNS name the batch will ask for at once (and probe origins)."""
         services = self.services
         queries: list[tuple[str, str]] = []
@@ -187,7 +203,7 @@ def _worker_init(
             m.prepare(services)
         except Exception:  # noqa: BLE001 - the parent reported it already
             pass
-    _WORKER = Analyser([engine.core, *engine.modules], services, in_worker=True)
+    _WORKER = Analyser([engine.core, *engine.modules], services, in_worker=True, cache=engine.cache)
 
 
 def _worker_evaluate(batch: Batch) -> BatchReport:

@@ -381,9 +381,10 @@ class Engine:
         return FolderPlan(kept=kept, new=[u for u in state.uids if u not in cached])
 
     def _fetch_new(
-        self, source: Source, acct: Account, folder: str, plan: FolderPlan
+        self, source: Source, acct: Account, folder: str, plan: FolderPlan, store: bool = True
     ) -> Iterator[list[tuple[int, bytes, str | None, int | None]]]:
-        """Fetch new headers into the cache; yields each stored batch's rows."""
+        """Fetch new headers; yields each batch's rows, stored in the cache first unless
+        `store` is False (worker processes then store them, off this busy thread)."""
         self._select(source, folder)
         total = len(plan.new)
         done = 0
@@ -392,7 +393,8 @@ class Engine:
         for item in source.fetch_headers(plan.new):
             batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
             if len(batch) >= EVAL_BATCH:
-                self.cache.put_messages(acct.name, folder, batch)
+                if store:
+                    self.cache.put_messages(acct.name, folder, batch)
                 done += len(batch)
                 self._progress(Progress(acct.name, folder, "sync", done, total))
                 yield batch
@@ -400,7 +402,8 @@ class Engine:
                 if self._cancel.is_set():
                     return
         if batch:
-            self.cache.put_messages(acct.name, folder, batch)
+            if store:
+                self.cache.put_messages(acct.name, folder, batch)
             done += len(batch)
             self._progress(Progress(acct.name, folder, "sync", done, total))
             yield batch
@@ -463,9 +466,11 @@ class Engine:
         run = _FolderRun(self, acct, folder, fps, fr, len(redo) + len(new))
         stored: list[int] = []
 
-        def submit(rows: list, batch_work: dict[str, list[int]]) -> None:
+        in_workers = isinstance(runner, ProcessRunner)
+
+        def submit(rows: list, batch_work: dict[str, list[int]], new: bool = False) -> None:
             items = self._fetch_costly(source, acct, folder, role, rows, batch_work)
-            batch = Batch(acct.name, folder, role, rows, items, batch_work)
+            batch = Batch(acct.name, folder, role, rows, items, batch_work, new and in_workers)
             run.add(runner.evaluate(batch), batch)
             # a few batches ahead of the workers at most: bounded memory, steady overlap
             run.drain(block=len(run.jobs) > 2 * getattr(runner, "workers", 1) + 2)
@@ -477,10 +482,11 @@ class Engine:
             rows = list(self.cache.get_messages(acct.name, folder, part))
             submit(rows, {m.name: [u for u in part if u in work[m.name]] for m in mods})
         if new and not self._cancel.is_set():
-            for rows in self._fetch_new(source, acct, folder, FolderPlan(kept, new)):
+            plan = FolderPlan(kept, new)
+            for rows in self._fetch_new(source, acct, folder, plan, store=not in_workers):
                 uids = [r[0] for r in rows]
                 stored.extend(uids)
-                submit(rows, {m.name: uids for m in mods})
+                submit(rows, {m.name: uids for m in mods}, new=True)
         runner = run.finish(runner)
         uids = sorted(kept_set | set(stored)) if synced is None else kept
         fr.total, fr.uids = len(uids), uids
@@ -662,7 +668,9 @@ class _FolderRun:
             log.warning("analysis worker failed (%r); continuing in this process", exc)
             if self.inline is None:
                 services = engine._services[self.acct.name]
-                self.inline = InlineRunner(Analyser([engine.core, *engine.modules], services))
+                self.inline = InlineRunner(
+                    Analyser([engine.core, *engine.modules], services, cache=engine.cache)
+                )
             report = self.inline.evaluate(batch).result()
         engine._take_report(report)
         self.fr.evaluated += report.evaluated
