@@ -147,14 +147,11 @@ class Analyser:
         if queries:
             services.dns.prefetch(queries)
         if services.probe is not None and "reachability" in todo:
-            from mailstats.mail.received import find_origin
-
-            ips = []
-            for msg in msgs:
-                if msg.uid in todo["reachability"]:
-                    origin = find_origin(msg.hops, services.identity)
-                    if origin:
-                        ips.append(origin[1].ip)
+            ips = [
+                msg.origin_ip(services.identity)
+                for msg in msgs
+                if msg.uid in todo["reachability"] and msg.origin(services.identity)
+            ]
             if ips:
                 services.probe.prefetch(ips)
 

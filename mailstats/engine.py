@@ -132,19 +132,18 @@ class CoreFields(Module):
 
     def evaluate(self, msg: Message, services: Services) -> dict[str, Any]:
         from mailstats.mail.dates import parse_date
-        from mailstats.mail.received import find_origin
 
         date = parse_date(msg.header("Date")) if msg.header("Date") else None
         when = date
         if when is None:
             stamps = [h.timestamp for h in msg.hops if h.timestamp is not None]
             when = stamps[0] if stamps else None
-        origin = find_origin(msg.hops, services.identity)
+        origin_ip = msg.origin_ip(services.identity)
         return {
             "message_id": msg.message_id,
             "date": date.isoformat() if date else "",
             "from_address": msg.from_address.addr if msg.from_address else "",
-            "origin_ip": origin[1].ip if origin else "",
+            "origin_ip": origin_ip,
             "malformed": bool(msg.malformed),
             "when": when.timestamp() if when else None,
         }

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mailstats.mail.addresses import Address
@@ -199,6 +199,25 @@ class Message:
         from mailstats.mail.received import parse_received
 
         return [parse_received(v) for v in self.raw_header_all("Received")]
+
+    def origin(self, identity: Any) -> Hop | None:
+        """The origin hop (DESIGN.md: the first public, untrusted `from` IP from the top),
+        worked out once per message: several modules and the fixed columns all ask."""
+        memo = self.__dict__.setdefault("_origin", {})
+        key = id(identity)
+        if key not in memo:
+            from mailstats.mail.received import find_origin
+
+            try:
+                found = find_origin(self.hops, identity)
+            except Exception:  # noqa: BLE001 - broken Received headers: no origin
+                found = None
+            memo[key] = found[1] if found and found[1].ip else None
+        return memo[key]
+
+    def origin_ip(self, identity: Any) -> str:
+        hop = self.origin(identity)
+        return hop.ip if hop is not None else ""
 
     @cached_property
     def from_address(self) -> Address | None:

@@ -198,7 +198,7 @@ class Dnsbl(Module):
         return [z for z in self.zones if z not in self.unusable]
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
-        ip = _origin_ip(msg, services)
+        ip = msg.origin_ip(services.identity)
         if not ip:
             return ()
         names = (query_name(ip, z) for z in self._usable())
@@ -206,7 +206,7 @@ class Dnsbl(Module):
 
     def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
         result: dict[str, Value | dict] = {column_name(z): None for z in self.zones}
-        ip = _origin_ip(msg, services)
+        ip = msg.origin_ip(services.identity)
         if not ip:
             result["listed"] = None
             result["_why"] = {"listed": "no public origin IP in the Received headers"}
@@ -272,16 +272,6 @@ def _blocked_text(zone: str, code: str) -> str:
         "recursive resolver (e.g. unbound on this machine, settings.dns_servers = "
         '["127.0.0.1"]) or remove the zone from settings.dnsbl_zones.'
     )
-
-
-def _origin_ip(msg: Message, services: Services) -> str:
-    from mailstats.mail.received import find_origin
-
-    try:
-        found = find_origin(msg.hops, services.identity)
-    except Exception:  # noqa: BLE001 - a broken Received header must not stop the module
-        return ""
-    return (found[1].ip or "") if found else ""
 
 
 MODULE = Dnsbl

@@ -147,13 +147,7 @@ def _out(value: bool | None, ptr: str | None, why: str) -> dict[str, Value | dic
 
 
 def _origin_ip(msg: Message, services: Services) -> str:
-    from mailstats.mail.received import find_origin
-
-    try:
-        found = find_origin(msg.hops, services.identity)
-    except Exception:  # noqa: BLE001 - a broken Received header must not stop the module
-        return ""
-    ip = (found[1].ip or "") if found else ""
+    ip = msg.origin_ip(services.identity)
     try:
         ipaddress.ip_address(ip)
     except ValueError:

@@ -47,7 +47,7 @@ class Reachability(Module):
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
         probe = services.probe
         if probe is not None:
-            ip = _origin_ip(msg, services)
+            ip = msg.origin_ip(services.identity)
             if ip:
                 probe.want(ip)
         return ()
@@ -56,7 +56,7 @@ class Reachability(Module):
         probe = services.probe
         if probe is None:
             return _out(None, "reachability probing is not enabled for this run")
-        ip = _origin_ip(msg, services)
+        ip = msg.origin_ip(services.identity)
         if not ip:
             return _out(None, "no public origin IP in the Received headers")
         port = getattr(probe, "port", self._port)
@@ -87,16 +87,6 @@ class Reachability(Module):
 
 def _out(value: bool | None, why: str) -> dict[str, Value | dict]:
     return {"origin_reachable": value, "_why": {"origin_reachable": why}}
-
-
-def _origin_ip(msg: Message, services: Services) -> str:
-    from mailstats.mail.received import find_origin
-
-    try:
-        found = find_origin(msg.hops, services.identity)
-    except Exception:  # noqa: BLE001 - a broken Received header must not stop the module
-        return ""
-    return (found[1].ip or "") if found else ""
 
 
 MODULE = Reachability

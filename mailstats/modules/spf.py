@@ -110,15 +110,10 @@ class Spf(Module):
 
     def _inputs(self, msg: Message, services: Services) -> tuple[str, str, str] | str:
         """(ip, sender, helo) for pyspf, or the reason the check cannot be decided."""
-        from mailstats.mail.received import find_origin
-
-        try:
-            found = find_origin(msg.hops, services.identity)
-        except Exception:  # noqa: BLE001 - broken Received headers: no origin
-            found = None
-        if not found or not found[1].ip:
+        hop = msg.origin(services.identity)
+        if hop is None:
             return "no public origin IP in the Received headers"
-        ip, helo = found[1].ip, (found[1].helo or "").strip()
+        ip, helo = hop.ip, (hop.helo or "").strip()
         sender = envelope_sender(msg)
         if sender is None:
             return "no Return-Path: the envelope sender is unknown"
