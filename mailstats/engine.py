@@ -318,7 +318,7 @@ class Engine:
                     source, acct, folder, role, services, runner, synced.get(folder)
                 )
                 result.folders.append(fr)
-            self._collect_worker_report(runner)
+            self._merge_worker_counters()
             if self._cancel.is_set():
                 result.status = "cancelled"
         except SourceError as exc:
@@ -350,7 +350,7 @@ class Engine:
             if w not in self.warnings:
                 self.warnings.append(w)
 
-    def _collect_worker_report(self, runner: Any) -> None:
+    def _merge_worker_counters(self) -> None:
         for counters in self._counters_by_pid.values():
             for name, values in counters.items():
                 merged = self._worker_counters.setdefault(name, {})
@@ -653,7 +653,10 @@ class _FolderRun:
         while self.jobs:
             self.drain(block=True)
         self._store()
-        return self.inline or runner
+        if self.inline is not None:  # the workers died: go on without them
+            runner.close()
+            return self.inline
+        return runner
 
     def _take(self, fut: Future, batch: Batch) -> None:
         engine = self.engine
