@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import mailbox
+import os
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,26 @@ def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> 
     assert started == [1, 1]  # a worker pool for each worker run, none inline
     assert outs["inline"] == outs["worker"] == outs["two"]
     assert "received.from_match,866,1300,1300" in outs["worker"]["summary.csv"]
+
+
+def test_dead_worker_falls_back_to_this_process(tmp_path: Path, monkeypatch, caplog) -> None:
+    from crash_module import CrashInWorker
+
+    from mailstats.modules import available_modules
+
+    monkeypatch.setenv("MAILSTATS_TEST_PARENT_PID", str(os.getpid()))
+    md = mailbox.Maildir(tmp_path / "Mail", create=True)
+    for i in range(1200):
+        md.add(make_msg(i))
+    cfg = config(tmp_path, tmp_path / "Mail", {"ham": ["INBOX"]})
+    cfg.settings.modules = ["received", "crashy"]
+    cfg.settings.extra.update({"worker_min": 1, "analysis_workers": 1})
+    reg = available_modules()
+    reg.modules.append(CrashInWorker())
+    engine, result = run(cfg, reg)
+    fr = result.accounts[0].folders[0]
+    assert result.ok and fr.total == fr.evaluated == 1200
+    assert fr.counts["crashy.odd"] == [600, 1200]  # every batch redone here, none lost
+    assert fr.counts["received.from_match"] == [1200, 1200]
+    assert fr.errors == {}
+    assert any("analysis worker failed" in r.getMessage() for r in caplog.records)
