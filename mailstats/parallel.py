@@ -105,12 +105,12 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         m._counters = counters.get(m.name, {})
     now = datetime.now(UTC)
     if not modules:  # every account failed: still name the checks that would have run
-        engine = Engine(config)
+        from mailstats.modules import available_modules, select_modules
+
         modules = [
             ModuleSnapshot(m.name, m.version, tuple(m.checks), tuple(m.extras), m.evidence)
-            for m in engine.modules
+            for m in select_modules(available_modules(), config.settings.modules)
         ]
-        engine.cache.close()
     return RunResult(
         accounts=accounts,
         modules=modules,  # type: ignore[arg-type]
