@@ -424,7 +424,8 @@ def demo_dir() -> Path:
 
 
 def _demo(out: str, report: bool, quiet: bool) -> int:
-    """The bundled demo: a generated Maildir, offline DNS from a bundled snapshot."""
+    """The bundled demo: generated mbox files, offline DNS from a bundled snapshot, a
+    throw-away cache (the demo always runs cold)."""
     import tempfile
 
     d = demo_dir()
@@ -432,12 +433,12 @@ def _demo(out: str, report: bool, quiet: bool) -> int:
     if not accounts.exists():
         _err(f"the demo mailbox is missing from this install ({d})")
         return EXIT_USAGE
-    cache = os.path.join(tempfile.mkdtemp(prefix="mailstats-demo-"), "cache.sqlite")
-    return run_batch(
-        str(accounts),
-        out,
-        cache=cache,
-        report=report,
-        quiet=quiet,
-        dns_snapshot=d / "dns_snapshot.json",
-    )
+    with tempfile.TemporaryDirectory(prefix="mailstats-demo-") as tmp:
+        return run_batch(
+            str(accounts),
+            out,
+            cache=os.path.join(tmp, "cache.sqlite"),
+            report=report,
+            quiet=quiet,
+            dns_snapshot=d / "dns_snapshot.json",
+        )
