@@ -21,12 +21,13 @@ import socket
 import socketserver
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from servers import Dovecot
+from servers import Dovecot, ServerUnavailable, missing_binaries
 
 
 # ----------------------------------------------------------------------------------------
@@ -451,3 +452,23 @@ def free_local_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def oauth_stack_for(user: str) -> Iterator[tuple[OAuthServer, OAuthDovecot]]:
+    """Body of the tests' `oauth_stack` fixtures: the authorization server and a Dovecot
+    that accepts only its tokens for `user`; skips cleanly without the binaries."""
+    import pytest
+
+    if missing_binaries():
+        pytest.skip(f"server binaries missing: {', '.join(missing_binaries())}")
+    server = OAuthServer(browser_user=user).start()
+    try:
+        dovecot = OAuthDovecot.start_oauth(f"{server.url}/introspect", {user: "unused"})
+    except ServerUnavailable as exc:
+        server.stop()
+        pytest.skip(f"dovecot would not start: {exc}")
+    try:
+        yield server, dovecot
+    finally:
+        dovecot.cleanup()
+        server.stop()

@@ -22,9 +22,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
-from oauth_server import OAuthDovecot, OAuthServer  # noqa: E402
+from oauth_server import OAuthServer, oauth_stack_for  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from servers import ServerUnavailable, missing_binaries  # noqa: E402
 from test_gui import (  # noqa: E402, F401 - fixtures are used by name
     close_window,
     configure,
@@ -51,19 +50,10 @@ USER = "gui-oauth@example.org"
 @pytest.fixture(scope="module")
 def oauth_stack(generated_mailbox: Mailbox) -> Any:
     """Authorization server + OAuth2-only Dovecot holding the generated mailbox for USER."""
-    if missing_binaries():
-        pytest.skip(f"server binaries missing: {', '.join(missing_binaries())}")
-    server = OAuthServer(browser_user=USER).start()
-    try:
-        dovecot = OAuthDovecot.start_oauth(f"{server.url}/introspect", {USER: "unused"})
-    except ServerUnavailable as exc:
-        server.stop()
-        pytest.skip(f"dovecot would not start: {exc}")
-    for folder, msgs in generated_mailbox.folders.items():
-        dovecot.deliver(USER, folder, [m.raw for m in msgs])
-    yield server, dovecot
-    dovecot.cleanup()
-    server.stop()
+    for server, dovecot in oauth_stack_for(USER):
+        for folder, msgs in generated_mailbox.folders.items():
+            dovecot.deliver(USER, folder, [m.raw for m in msgs])
+        yield server, dovecot
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from oauth_server import OAuthDovecot, OAuthServer
-from servers import ServerUnavailable, missing_binaries
+from oauth_server import OAuthServer, oauth_stack_for
 
 from mailstats import oauth
 from mailstats.config import Account, parse_config
@@ -250,17 +249,7 @@ def test_accounts_file_keys():
 # -- against Dovecot's oauth2 passdb ----------------------------------------------------
 @pytest.fixture(scope="module")
 def oauth_stack():
-    if missing_binaries():
-        pytest.skip(f"server binaries missing: {', '.join(missing_binaries())}")
-    server = OAuthServer(browser_user=USER).start()
-    try:
-        dovecot = OAuthDovecot.start_oauth(f"{server.url}/introspect", {USER: "unused"})
-    except ServerUnavailable as exc:
-        server.stop()
-        pytest.skip(f"dovecot would not start: {exc}")
-    yield server, dovecot
-    dovecot.cleanup()
-    server.stop()
+    yield from oauth_stack_for(USER)
 
 
 def source_for(server, dovecot, store, **kw):
