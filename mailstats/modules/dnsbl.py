@@ -40,7 +40,6 @@ DEFAULT_ZONES = (
 )
 
 LISTED, NOT_LISTED, BLOCKED, ERROR = "listed", "not_listed", "blocked", "error"
-STATES = (LISTED, NOT_LISTED, BLOCKED, ERROR)
 
 _LISTED_NET = ipaddress.ip_network("127.0.0.0/24")
 _BLOCKED_NET = ipaddress.ip_network("127.255.255.252/30")

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mailstats.services import Services
 
 DEFAULT_PORT = 25
-TIMEOUT_S = 3.0
 
 
 class Reachability(Module):
