@@ -133,7 +133,8 @@ class CoreFields(Module):
     def evaluate(self, msg: Message, services: Services) -> dict[str, Any]:
         from mailstats.mail.dates import parse_date
 
-        date = parse_date(msg.header("Date")) if msg.header("Date") else None
+        raw_date = msg.header("Date")
+        date = parse_date(raw_date) if raw_date else None
         when = date
         if when is None:
             stamps = [h.timestamp for h in msg.hops if h.timestamp is not None]
