@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "modules":
         return _list_modules()
     if args.command == "signin":
-        from mailstats.oauth import main as signin
+        from mailstats.accounts.oauth import main as signin
 
         extra = [f for f, on in (("--device", args.device), ("--forget", args.forget)) if on]
         return signin([args.accounts_file, args.name, *extra])
@@ -153,10 +153,10 @@ def run_batch(
     scheduler: str | None = None,
     plan: bool = False,
 ) -> int:
-    from mailstats.cache import Cache
-    from mailstats.config import ConfigError, load_config
-    from mailstats.engine import Engine
-    from mailstats.export import write_outputs
+    from mailstats.accounts.config import ConfigError, load_config
+    from mailstats.run.cache import Cache
+    from mailstats.run.engine import Engine
+    from mailstats.stats.export import write_outputs
 
     try:
         cfg = load_config(accounts_file)
@@ -192,12 +192,12 @@ def run_batch(
     try:
         with reporter:
             if scheduler:
-                from mailstats.parallel import run_dask
+                from mailstats.run.parallel import run_dask
 
                 engine.cache.close()
                 result, tables = run_dask(cfg, accounts, scheduler, progress=reporter)
             elif jobs > 1 and len(accounts) > 1:
-                from mailstats.parallel import run_threads
+                from mailstats.run.parallel import run_threads
 
                 result, tables = run_threads(cfg, accounts, jobs, reporter, cancel)
             else:
@@ -230,7 +230,7 @@ def run_batch(
 
 def _plan(cfg: Any, accounts: list[Any], jobs: int, scheduler: str | None) -> int:
     """Where each account would run and how much mail its mapped folders hold (STATUS)."""
-    from mailstats.config import resolve_password
+    from mailstats.accounts.config import resolve_password
     from mailstats.sources import SourceError, open_source
 
     where = f"cluster {scheduler}" if scheduler else f"this machine, {jobs} at a time"
@@ -262,7 +262,7 @@ def _load_snapshot(cache: Any, path: Path) -> None:
 
 
 def _anonymize(out: Path) -> list[str]:
-    from mailstats.anonymize import anonymize_messages_csv, load_or_create_key
+    from mailstats.stats.anonymize import anonymize_messages_csv, load_or_create_key
 
     key = load_or_create_key()
     anonymize_messages_csv(out / "messages.csv", out / "messages.csv", key)
@@ -362,7 +362,7 @@ class ProgressReporter:
 
 def _report(results: str, output: str | None) -> int:
     try:
-        from mailstats.report import write_report
+        from mailstats.stats.report import write_report
     except ImportError as exc:
         _err(
             f"the report needs matplotlib and scikit-learn: pip install 'mailstats[report]' ({exc})"
@@ -391,7 +391,7 @@ def _list_modules() -> int:
 
 
 def _folders(accounts_file: str, name: str) -> int:
-    from mailstats.config import ConfigError, load_config, resolve_password
+    from mailstats.accounts.config import ConfigError, load_config, resolve_password
     from mailstats.sources import SourceError, guess_role, open_source
 
     try:

@@ -23,8 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from servers import Dns  # noqa: E402
 
 from fixtures.generator import generate_mailbox  # noqa: E402
-from mailstats.cache import Cache  # noqa: E402
 from mailstats.cli import run_batch  # noqa: E402
+from mailstats.run.cache import Cache  # noqa: E402
 
 DEMO = ROOT / "mailstats" / "demo"
 SEED, HAM, SPAM, SENT = 7, 120, 80, 30

@@ -181,7 +181,7 @@ def screenshot(html: Path, png: Path, width: int = 1280, height: int = 3000) -> 
 
 
 def main() -> None:
-    from mailstats.report import write_report
+    from mailstats.stats.report import write_report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "report.png")

@@ -105,8 +105,8 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
     app = QApplication([sys.argv[0]])
     app.setStyle("Fusion")
 
-    from mailstats import oauth
-    from mailstats.config import Account
+    from mailstats.accounts import oauth
+    from mailstats.accounts.config import Account
     from mailstats.gui import worker
 
     oauth.set_store(oauth.MemoryStore())  # no sign-in is read from or kept on this machine

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstats.anonymize import Anonymizer, anonymize_messages_csv, load_or_create_key
+from mailstats.stats.anonymize import Anonymizer, anonymize_messages_csv, load_or_create_key
 
 HEADER = [
     "account",

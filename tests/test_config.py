@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from mailstats.accounts.config import (
+    ConfigError,
+    dump_config,
+    load_config,
+    parse_config,
+    resolve_password,
+)
 from mailstats.cli import main
-from mailstats.config import ConfigError, dump_config, load_config, parse_config, resolve_password
 
 GOOD = """
 [settings]
@@ -113,7 +119,7 @@ def test_dump_roundtrip_never_writes_password(tmp_path: Path) -> None:
 
 
 def test_cache_file_is_private(tmp_path: Path) -> None:
-    from mailstats.cache import Cache
+    from mailstats.run.cache import Cache
 
     c = Cache(tmp_path / "c.sqlite")
     c.close()

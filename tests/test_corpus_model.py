@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mailstats.model import run_model
-from mailstats.report import write_report
+from mailstats.stats.combined import run_model
+from mailstats.stats.report import write_report
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "real"
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fixtures.zone import DnsRecords
-from mailstats.cache import Cache
+from mailstats.run.cache import Cache
 from mailstats.services.dns import Resolver, ptr_name
 
 pytestmark = pytest.mark.servers

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mailstats.cache import Cache
-from mailstats.config import parse_config
-from mailstats.engine import Engine
-from mailstats.export import write_outputs
+from mailstats.accounts.config import parse_config
 from mailstats.modules import Module, Registry
+from mailstats.run.cache import Cache
+from mailstats.run.engine import Engine
+from mailstats.stats.export import write_outputs
 
 
 def make_msg(
@@ -206,16 +206,16 @@ def test_degenerate_messages_are_counted(tmp_path: Path, bad: bytes) -> None:
 
 def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> None:
     """The overlapped worker-process path and the inline path write the same files."""
-    import mailstats.analysis
+    import mailstats.run.analysis
 
     started = []
-    real_init = mailstats.analysis.ProcessRunner.__init__
+    real_init = mailstats.run.analysis.ProcessRunner.__init__
 
     def counting_init(self, *args, **kwargs):
         started.append(1)
         real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(mailstats.analysis.ProcessRunner, "__init__", counting_init)
+    monkeypatch.setattr(mailstats.run.analysis.ProcessRunner, "__init__", counting_init)
     md = mailbox.Maildir(tmp_path / "Mail", create=True)
     for i in range(1300):
         md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))

@@ -34,10 +34,10 @@ import dns.rrset
 import pytest
 from test_e2e_imap import new_user, read_summary
 
-from mailstats.cache import Cache
+from mailstats.accounts.config import load_config
 from mailstats.cli import run_batch
-from mailstats.config import load_config
-from mailstats.engine import Engine
+from mailstats.run.cache import Cache
+from mailstats.run.engine import Engine
 from mailstats.services.dns import FAILED, Resolver
 from mailstats.sources.imap import ImapSource
 

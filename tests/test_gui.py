@@ -340,7 +340,7 @@ def test_connection_errors_in_plain_words(qtbot: Any, isolated: Path) -> None:
     dlg.reject()
     closed.close()
     # a server account without any password known: Run explains instead of failing later
-    from mailstats.config import Account
+    from mailstats.accounts.config import Account
 
     win.store.upsert(Account(name="srv", host="127.0.0.1", port=port, username="u", ham=["INBOX"]))
     win._accounts_changed()

@@ -16,7 +16,7 @@ pytest.importorskip("PySide6.QtCore", reason="PySide6 is not installed")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from mailstats.config import Account, ConfigError, load_config  # noqa: E402
+from mailstats.accounts.config import Account, ConfigError, load_config  # noqa: E402
 from mailstats.gui import models  # noqa: E402
 from mailstats.gui.models import (  # noqa: E402
     SORT_ROLE,
@@ -125,7 +125,7 @@ def test_separation_falls_back_to_gap_without_indicators(monkeypatch: pytest.Mon
 
 def test_info_gain_ranks_when_available() -> None:
     if models._compute_indicators is None:
-        pytest.skip("mailstats.indicators is not in this build")
+        pytest.skip("mailstats.stats.indicators is not in this build")
     rows = {r.check: r for r in build_check_rows(SUMMARY)}
     # "good" splits 90/100 vs 10/50 far better than "weak" 50/100 vs 20/50
     assert rows["good"].info_gain > rows["weak"].info_gain > 0

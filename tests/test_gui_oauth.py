@@ -1,4 +1,4 @@
-"""The window with an OAuth2-only account (issue 7), and the run screen's progress words.
+"""The window with an OAuth2-only account, and the run screen's progress words.
 
 The IMAP server is the real Dovecot of tests/oauth_server.py: it accepts only XOAUTH2 /
 OAUTHBEARER tokens and asks the loopback authorization server whether they are active, so a
@@ -36,11 +36,11 @@ from test_gui import (  # noqa: E402, F401 - fixtures are used by name
 )
 
 from fixtures.generator import Mailbox  # noqa: E402
-from mailstats import oauth  # noqa: E402
-from mailstats.config import Account  # noqa: E402
-from mailstats.engine import Progress  # noqa: E402
+from mailstats.accounts import oauth  # noqa: E402
+from mailstats.accounts.config import Account  # noqa: E402
+from mailstats.accounts.oauth import MemoryStore, TokenManager, token_key  # noqa: E402
 from mailstats.gui import signin  # noqa: E402
-from mailstats.oauth import MemoryStore, TokenManager, token_key  # noqa: E402
+from mailstats.run.engine import Progress  # noqa: E402
 
 pytestmark = pytest.mark.gui
 

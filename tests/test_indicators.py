@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstats.indicators import (
+from mailstats.stats.indicators import (
     INDICATOR_COLUMNS,
     MAILBOX_COLUMNS,
     compute_indicators,
@@ -179,7 +179,7 @@ def test_compute_mailboxes_long_format() -> None:
 
 
 def test_written_cells_are_escaped_and_numbers_stay_numbers(tmp_path) -> None:
-    from mailstats.indicators import _write
+    from mailstats.stats.indicators import _write
 
     _write(
         tmp_path / "x.csv",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstats.model import (
+from mailstats.stats.combined import (
     NONE_VALUE,
     fit_models,
     load_messages,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from oauth_server import OAuthServer, oauth_stack_for
 
-from mailstats import oauth
-from mailstats.config import Account, parse_config
-from mailstats.oauth import (
+from mailstats.accounts import oauth
+from mailstats.accounts.config import Account, parse_config
+from mailstats.accounts.oauth import (
     FileStore,
     MemoryStore,
     OAuthError,
@@ -236,7 +236,7 @@ def test_accounts_file_keys():
     assert (a.ham, a.spam, a.sent) == (["INBOX"], ["Junk Email"], ["Sent Items"])
     assert (b.host, b.auth) == ("imap.gmail.com", "password")
     assert "[Gmail]/All Mail" not in b.roles()
-    from mailstats.config import ConfigError
+    from mailstats.accounts.config import ConfigError
 
     with pytest.raises(ConfigError, match="'auth' must be"):
         parse_config({"accounts": [{"name": "c", "provider": "gmail", "username": "u",

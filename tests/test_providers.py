@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from oauth_server import FakeImap, FakeMessage, _uids
 
-from mailstats.config import Account, parse_config
+from mailstats.accounts.config import Account, parse_config
+from mailstats.accounts.providers import PROFILES, merge_relays, profile_for, trusted_relays_for
 from mailstats.mail.message import Message
 from mailstats.mail.received import find_origin
-from mailstats.providers import PROFILES, merge_relays, profile_for, trusted_relays_for
 from mailstats.services import Identity
 from mailstats.sources import SourceError
 from mailstats.sources.imap import ImapSource
@@ -405,8 +405,8 @@ def test_throttled_waits_as_suggested_without_reconnecting():
 
 def test_persistent_bye_fails_readably_and_the_next_run_resumes(tmp_path):
     """Daily limit reached: the run stops with a clear error; the next run fetches the rest."""
-    from mailstats.cache import Cache
-    from mailstats.engine import Engine
+    from mailstats.run.cache import Cache
+    from mailstats.run.engine import Engine
 
     fake = plain_box(1200, bye_after_fetches=2, bye_forever=True)
     try:

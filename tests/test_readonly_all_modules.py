@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from test_e2e_imap import accounts_file, wait_login
 
-from mailstats.config import load_config
-from mailstats.engine import Engine
-from mailstats.export import write_outputs
+from mailstats.accounts.config import load_config
 from mailstats.modules import available_modules
+from mailstats.run.engine import Engine
 from mailstats.services.probe import TcpProber
+from mailstats.stats.export import write_outputs
 
 pytestmark = pytest.mark.servers
 

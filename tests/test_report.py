@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mailstats.model import load_messages
-from mailstats.report import labels_sentence, phi_matrix, write_report
+from mailstats.stats.combined import load_messages
+from mailstats.stats.report import labels_sentence, phi_matrix, write_report
 
 BASE = ["account", "folder", "role", "uid", "message_id", "date", "from_address", "origin_ip"]
 EVIL_ACCOUNT = "<script>alert('x')</script>"

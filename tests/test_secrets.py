@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 from test_e2e_imap import wait_login
 
+from mailstats.accounts.config import Account, dump_config, load_config
 from mailstats.cli import run_batch
-from mailstats.config import Account, dump_config, load_config
-from mailstats.export import safe_cell
 from mailstats.sources import AuthError
 from mailstats.sources.imap import ImapSource, tls_context
+from mailstats.stats.export import safe_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "Pl4nted-s3cret-Qx7!zz"
@@ -182,10 +182,10 @@ def test_password_not_in_process_list(
 
 
 def test_files_mailstats_writes_are_private(tmp_path: Path) -> None:
-    from mailstats.anonymize import load_or_create_key
-    from mailstats.cache import Cache
-    from mailstats.config import Config, Settings
+    from mailstats.accounts.config import Config, Settings
     from mailstats.gui.store import write_private
+    from mailstats.run.cache import Cache
+    from mailstats.stats.anonymize import load_or_create_key
 
     old = os.umask(0o022)
     try:
@@ -326,7 +326,7 @@ def test_header_text_is_escaped_in_csv_and_report(tmp_path: Path) -> None:
     assert all(not str(v).startswith(("=", "+", "-", "@")) for r in rows for v in r.values())
     assert {r["folder"] for r in rows} == {"INBOX", IMG}
 
-    from mailstats.report import write_report
+    from mailstats.stats.report import write_report
 
     html = write_report(out, fit=False).read_text()
     assert SCRIPT not in html and IMG not in html

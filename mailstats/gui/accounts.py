@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mailstats.config import SECURITY, Account, ConfigError, resolve_password
+from mailstats.accounts.config import SECURITY, Account, ConfigError, resolve_password
+from mailstats.accounts.providers import PROFILES
 from mailstats.gui import worker
 from mailstats.gui.signin import SignIn, has_device_flow, is_signed_in
 from mailstats.gui.store import Store, unmapped
-from mailstats.providers import PROFILES
 
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 #: The provider list in the order people look for them; `generic` is "my own server".
@@ -52,7 +52,7 @@ def _split(text: str) -> list[str]:
 
 def move_token(old: Account, new: Account) -> None:
     """Renaming an OAuth2 account changes its token key: carry the refresh token over."""
-    from mailstats.oauth import default_store, token_key
+    from mailstats.accounts.oauth import default_store, token_key
 
     old_key, new_key = token_key(old), token_key(new)
     if old_key == new_key:
@@ -409,7 +409,7 @@ class AccountDialog(QDialog):
         return ""
 
     def _oauth_problem(self, a: Account) -> str:
-        from mailstats.oauth import OAuthError, endpoints_for
+        from mailstats.accounts.oauth import OAuthError, endpoints_for
 
         if not a.client_id:
             return (

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mailstats.config import Account, resolve_password
+from mailstats.accounts.config import Account, resolve_password
 from mailstats.gui import worker
 from mailstats.gui.store import Store
 

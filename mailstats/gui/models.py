@@ -18,14 +18,14 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 Index = QModelIndex | QPersistentModelIndex
 
 try:  # written by another part of the project; the GUI works without it
-    from mailstats.indicators import compute_indicators as _compute_indicators
+    from mailstats.stats.indicators import compute_indicators as _compute_indicators
 except ImportError:  # pragma: no cover - depends on the build
     _compute_indicators = None
 
 
 def summary_dicts(result: Any) -> list[dict[str, Any]]:
     """summary.csv rows as dicts, straight from the run result (same code path as export)."""
-    from mailstats.export import SUMMARY_COLUMNS, summary_rows
+    from mailstats.stats.export import SUMMARY_COLUMNS, summary_rows
 
     return [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in summary_rows(result)]
 

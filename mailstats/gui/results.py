@@ -57,7 +57,7 @@ SENT_COLOR = QColor("#7570b3")
 ROLE_COLORS = {"ham": HAM_COLOR, "spam": SPAM_COLOR, "sent": SENT_COLOR}
 
 try:
-    from mailstats.report import write_report as _write_report
+    from mailstats.stats.report import write_report as _write_report
 except Exception:  # noqa: BLE001 - matplotlib or the report module missing: no Report button
     _write_report = None
 
@@ -424,7 +424,7 @@ class ResultsPage(QWidget):
                 return
         QSettings().setValue("paths/export_dir", path)
         engine, result, lock = self.outcome.engine, self.outcome.result, self.lock
-        from mailstats.export import write_outputs
+        from mailstats.stats.export import write_outputs
 
         def job() -> list[str]:
             with lock:

@@ -219,7 +219,7 @@ class RunPage(QWidget):
 
     def without_password(self, accounts: list[Any]) -> list[str]:
         """Server accounts that would fail to log in for want of a password."""
-        from mailstats.config import resolve_password
+        from mailstats.accounts.config import resolve_password
 
         out = []
         for a in accounts:
@@ -234,8 +234,8 @@ class RunPage(QWidget):
         return self.job is not None
 
     def make_engine(self) -> Any:
-        from mailstats.cache import Cache
-        from mailstats.engine import Engine
+        from mailstats.run.cache import Cache
+        from mailstats.run.engine import Engine
         from mailstats.sources import open_source
 
         cfg = copy.deepcopy(self.store.config)

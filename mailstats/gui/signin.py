@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from mailstats.config import Account
+from mailstats.accounts.config import Account
 from mailstats.gui import worker
 
 #: How long the browser flow waits for the provider to send the browser back.
@@ -32,7 +32,7 @@ def open_browser(url: str) -> Any:
 
 def store_words() -> str:
     """Where refresh tokens go on this machine, for the sign-in status line."""
-    from mailstats.oauth import FileStore, KeyringStore, MemoryStore, default_store
+    from mailstats.accounts.oauth import FileStore, KeyringStore, MemoryStore, default_store
 
     try:
         store = default_store()
@@ -49,7 +49,7 @@ def store_words() -> str:
 
 def is_signed_in(acct: Account) -> bool | None:
     """True/False when known; None when the settings are not complete enough to tell."""
-    from mailstats.oauth import TokenManager
+    from mailstats.accounts.oauth import TokenManager
 
     try:
         return TokenManager(acct).has_refresh_token()
@@ -58,7 +58,7 @@ def is_signed_in(acct: Account) -> bool | None:
 
 
 def has_device_flow(acct: Account) -> bool:
-    from mailstats.oauth import OAuthError, endpoints_for
+    from mailstats.accounts.oauth import OAuthError, endpoints_for
 
     try:
         return bool(endpoints_for(acct).device_url)
@@ -93,7 +93,7 @@ class SignIn(QObject):
         """Start the browser flow (or the device-code flow); False when one is running."""
         if self._running:
             return False
-        from mailstats.oauth import TokenManager
+        from mailstats.accounts.oauth import TokenManager
 
         self._running = True
         self.account = acct

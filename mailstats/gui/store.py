@@ -19,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from mailstats.config import (
+from mailstats.accounts.config import (
     Account,
     Config,
     ConfigError,

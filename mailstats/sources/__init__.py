@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailstats.config import Account
+from mailstats.accounts.config import Account
 from mailstats.mail.message import MAX_BODY_BYTES, MimePart
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 
-from mailstats.config import Account
+from mailstats.accounts.config import Account
 from mailstats.mail.message import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_RAW_BYTES, MimePart
 from mailstats.sources import (
     AuthError,
@@ -57,7 +57,7 @@ READ_COMMANDS = frozenset(
 _SEEN_SETTING = re.compile(rb"BODY\[|RFC822(?!\.SIZE|\.HEADER)\b", re.IGNORECASE)
 FETCH_BATCH = 500
 RETRIES = 3
-#: Throttling (issue 7): first wait after BYE/[THROTTLED]/[UNAVAILABLE], doubled per try.
+#: Throttling: first wait after BYE/[THROTTLED]/[UNAVAILABLE], doubled per try.
 BACKOFF_S = 1.0
 MAX_BACKOFF_S = 120.0
 _THROTTLE_RE = re.compile(
@@ -185,11 +185,11 @@ class ImapSource:
         self.client: ReadOnlyIMAPClient | None = None
         self.folder: str | None = None
         self.stats = {"fetch_commands": 0, "headers": 0, "bodies": 0, "raw": 0, "reconnects": 0}
-        # -- issue 7: OAuth2, throttling, Gmail de-duplication ---------------------------
-        from mailstats.providers import profile_for
+        # -- OAuth2, throttling, Gmail de-duplication -------- ---------------------------
+        from mailstats.accounts.providers import profile_for
 
         prof = profile_for(getattr(account, "provider", "generic"))
-        self.tokens = tokens  # mailstats.oauth.TokenManager, built on first OAuth2 login
+        self.tokens = tokens  # mailstats.accounts.oauth.TokenManager, built on first OAuth2 login
         self.retries = retries if retries is not None else max(RETRIES, prof.retries)
         self.backoff = backoff
         self.pace_s = prof.pace_s if pace_s is None else pace_s
@@ -322,14 +322,14 @@ class ImapSource:
         if hasattr(self, "_release_slot"):
             self._release_slot()  # runs once however often close() is called
 
-    # -- issue 7: sign-in, pacing, Gmail labels ----------------------------------------
+    # -- sign-in, pacing, Gmail labels --------- ----------------------------------------
     def _login(self, client: ReadOnlyIMAPClient) -> None:
         """Password LOGIN, or SASL XOAUTH2/OAUTHBEARER with a token refreshed on refusal."""
         acct = self.account
         if getattr(acct, "auth", "password") != "oauth2":
             client.login(acct.username, self._password)
             return
-        from mailstats.oauth import TokenManager
+        from mailstats.accounts.oauth import TokenManager
 
         if self.tokens is None:
             self.tokens = TokenManager(acct)

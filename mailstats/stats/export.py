@@ -110,7 +110,7 @@ def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable
 
 def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
     """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json."""
-    from mailstats.engine import manifest
+    from mailstats.run.engine import manifest
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> 
 def _derived(out: Path) -> list[str]:
     """indicators.csv and mailboxes.csv, computed from summary.csv alone."""
     try:
-        from mailstats import indicators
+        from mailstats.stats import indicators
     except ImportError:  # built without the statistics module
         return []
     written = []

@@ -22,8 +22,8 @@ from mailstats.mail.message import Message, parts_from_json
 from mailstats.modules import BODY, RAW, Module
 
 if TYPE_CHECKING:
-    from mailstats.cache import Cache
-    from mailstats.config import Account, Config
+    from mailstats.accounts.config import Account, Config
+    from mailstats.run.cache import Cache
     from mailstats.services import SentIndex, Services
 
 log = logging.getLogger(__name__)
@@ -187,9 +187,9 @@ def _worker_init(
 ) -> None:
     """In the child: the same settings, its own resolver (reading the shared DNS cache)."""
     global _WORKER
-    from mailstats.cache import Cache
-    from mailstats.engine import Engine
     from mailstats.modules import Registry
+    from mailstats.run.cache import Cache
+    from mailstats.run.engine import Engine
 
     registry = Registry([cls() for cls in classes])
     config.settings.modules = [m.name for m in registry.modules]

@@ -56,7 +56,7 @@ _ACCOUNT_KEYS = {
     "labels": str,
     "tls_verify": bool,
     "ca_file": str,
-    # issue 7: OAuth2 and provider profiles (mailstats/oauth.py, mailstats/providers.py)
+    # OAuth2 and provider profiles (accounts/oauth.py, accounts/providers.py)
     "auth": str,
     "provider": str,
     "client_id": str,
@@ -94,7 +94,7 @@ class Account:
     labels: str = "hand"
     tls_verify: bool = True
     ca_file: str = ""  # extra CA bundle for a private server's certificate
-    # issue 7: "password" | "oauth2"; provider profile; OAuth2 client (docs/oauth.md)
+    # "password" | "oauth2"; provider profile; OAuth2 client (docs/oauth.md)
     auth: str = "password"
     provider: str = "generic"
     client_id: str = ""
@@ -294,7 +294,7 @@ def _apply_provider(
     acct: Account, raw: dict[str, Any], where: str, default_folders: bool = True
 ) -> None:
     """Issue 7: a known provider pre-fills server, sign-in and folders; relays are merged."""
-    from mailstats.providers import PROVIDERS, merge_relays, profile_for
+    from mailstats.accounts.providers import PROVIDERS, merge_relays, profile_for
 
     if acct.provider not in PROVIDERS:
         raise ConfigError(f"{where}: 'provider' must be one of {', '.join(PROVIDERS)}")

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mailstats.config import Account
+from mailstats.accounts.config import Account
 from mailstats.sources import AuthError
 
 log = logging.getLogger(__name__)
@@ -467,7 +467,7 @@ class TokenManager:
         if not refresh:
             raise SignInRequired(
                 f"account '{self.account.name}': not signed in to {self.account.username or 'the'}"
-                " OAuth2 account; sign in again (command line: python -m mailstats.oauth "
+                " OAuth2 account; sign in again (command line: python -m mailstats.accounts.oauth "
                 f"<accounts file> {self.account.name})"
             )
         fields = {
@@ -573,16 +573,16 @@ class _RedirectCatcher:
 
 
 # ----------------------------------------------------------------------------------------
-# Command line: python -m mailstats.oauth ACCOUNTS_FILE ACCOUNT [--device]
+# Command line: python -m mailstats.accounts.oauth ACCOUNTS_FILE ACCOUNT [--device]
 # ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Sign an account in once, so later --batch runs find a refresh token."""
     import argparse
     import sys
 
-    from mailstats.config import ConfigError, load_config
+    from mailstats.accounts.config import ConfigError, load_config
 
-    p = argparse.ArgumentParser(prog="python -m mailstats.oauth", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m mailstats.accounts.oauth", description=main.__doc__)
     p.add_argument("accounts_file")
     p.add_argument("account")
     p.add_argument("--device", action="store_true", help="device code instead of a browser")

@@ -26,7 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstats import __version__
-from mailstats.analysis import (
+from mailstats.accounts.config import Account, Config, resolve_password
+from mailstats.mail.message import Message, parts_from_json, parts_to_json
+from mailstats.modules import BODY, RAW, Module, Registry, available_modules, select_modules
+from mailstats.run.analysis import (
     Analyser,
     Batch,
     BatchReport,
@@ -34,10 +37,7 @@ from mailstats.analysis import (
     ProcessRunner,
     can_run_in_child,
 )
-from mailstats.cache import Cache
-from mailstats.config import Account, Config, resolve_password
-from mailstats.mail.message import Message, parts_from_json, parts_to_json
-from mailstats.modules import BODY, RAW, Module, Registry, available_modules, select_modules
+from mailstats.run.cache import Cache
 from mailstats.services import Identity, SentIndex, Services
 from mailstats.services.dns import Resolver
 from mailstats.services.domains import DomainSplitter
@@ -284,7 +284,7 @@ class Engine:
             source = self.source_factory(acct, "" if acct.is_local else resolve_password(acct))
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
-            from mailstats.oauth import SignInRequired
+            from mailstats.accounts.oauth import SignInRequired
 
             result.needs_signin = isinstance(exc, SignInRequired)
             return result

@@ -280,7 +280,7 @@ def read_summary(results_dir: str | Path) -> list[dict[str, str]]:
 
 def _write(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
     """Through export.write_csv: one cell-escaping rule, atomic writes, floats to 6 places."""
-    from mailstats.export import write_csv
+    from mailstats.stats.export import write_csv
 
     def cell(value: Any) -> Any:
         return round(value, 6) if isinstance(value, float) else value

@@ -34,7 +34,7 @@ import re
 import secrets
 from pathlib import Path
 
-from mailstats.export import MESSAGE_COLUMNS
+from mailstats.stats.export import MESSAGE_COLUMNS
 
 KEY_BYTES = 32
 TOKEN_HEX = 16  # 64 bits: collisions are negligible for any mailbox size

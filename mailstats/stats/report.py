@@ -24,8 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from mailstats.indicators import compute_indicators, compute_mailboxes, read_summary
-from mailstats.model import MessageTable, ModelResult, fit_models, load_messages, read_manifest
+from mailstats.stats.combined import (
+    MessageTable,
+    ModelResult,
+    fit_models,
+    load_messages,
+    read_manifest,
+)
+from mailstats.stats.indicators import compute_indicators, compute_mailboxes, read_summary
 
 AGE_BUCKETS = (
     ("< 30 days", 0.0, 30.0),
@@ -543,7 +549,7 @@ def _section_overlap(table: MessageTable | None) -> str:
 
 
 def _section_model(model: ModelResult | None) -> str:
-    from mailstats.model import render_tree_png
+    from mailstats.stats.combined import render_tree_png
 
     head = "<h2>All checks together</h2>"
     if model is None:

@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailstats.config import Account, Config
-from mailstats.engine import AccountResult, Engine, FolderResult, FolderTable, Progress, RunResult
+from mailstats.accounts.config import Account, Config
+from mailstats.run.engine import (
+    AccountResult,
+    Engine,
+    FolderResult,
+    FolderTable,
+    Progress,
+    RunResult,
+)
 
 
 @dataclass
@@ -177,7 +184,7 @@ def _account_task(config: Config, account: Account) -> RunResult:
     cfg = Config(settings=config.settings, accounts=[account], path=None)
     if not cfg.settings.cache:
         worker = os.environ.get("DASK_WORKER_NAME") or str(os.getpid())
-        from mailstats.cache import default_cache_path
+        from mailstats.run.cache import default_cache_path
 
         base = default_cache_path()
         cfg.settings.cache = str(base.with_name(f"cache-{_safe(worker)}.sqlite"))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mailstats.export import MESSAGE_COLUMNS
+from mailstats.stats.export import MESSAGE_COLUMNS
 
 BASE_COLUMNS = tuple(MESSAGE_COLUMNS)  # messages.csv's fixed columns (export.py owns them)
 NONE_VALUE = -1

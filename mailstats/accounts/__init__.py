@@ -1,0 +1,1 @@
+"""Who to read and how: the accounts file, provider profiles and OAuth2 sign-in."""

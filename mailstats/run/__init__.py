@@ -1,0 +1,1 @@
+"""Running a study: the engine, its analysis workers, parallel accounts and the SQLite cache."""
