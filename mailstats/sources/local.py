@@ -9,22 +9,20 @@ prefix and the folder is analysed afresh. Files are only ever opened for reading
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hashlib
 import mailbox
 import zlib
 from collections.abc import Iterator
-from email.message import Message as EmailMessage
 from pathlib import Path
 
 from mailstats.mail.message import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
-    MAX_PARTS,
     MAX_RAW_BYTES,
     MimePart,
+    parse_fields,
 )
+from mailstats.mail.structure import parts_from_bytes, scan_parts
 from mailstats.sources import (
     FetchedHeader,
     FolderInfo,
@@ -33,8 +31,6 @@ from mailstats.sources import (
     decode_slice,
     text_sections,
 )
-
-_parser = email.parser.BytesParser(policy=email.policy.compat32)
 
 
 def split_header(raw: bytes) -> bytes:
@@ -45,44 +41,6 @@ def split_header(raw: bytes) -> bytes:
         if idx != -1:
             return head[: idx + len(sep)]
     return head
-
-
-def parts_from_email(msg: EmailMessage) -> list[MimePart]:
-    """Leaf parts with IMAP-style section numbers, from a fully parsed message."""
-    out: list[MimePart] = []
-
-    def walk(part: EmailMessage, section: str, depth: int) -> None:
-        if depth > 50 or len(out) >= MAX_PARTS:
-            return
-        if part.is_multipart():
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                for n, child in enumerate(payload, 1):
-                    walk(child, f"{section}.{n}" if section else str(n), depth + 1)
-            return
-        try:
-            ctype = part.get_content_type()
-            disp = (part.get_content_disposition() or "").lower()
-            filename = part.get_filename() or ""
-            charset = part.get_content_charset() or ""
-        except Exception:  # noqa: BLE001 - broken parameters: keep the part, lose the details
-            ctype, disp, filename, charset = "application/octet-stream", "", "", ""
-        payload = part.get_payload(decode=False)
-        size = len(payload.encode("utf-8", "surrogateescape")) if isinstance(payload, str) else 0
-        out.append(
-            MimePart(
-                content_type=ctype.lower(),
-                disposition=disp,
-                filename=str(filename),
-                size=size,
-                charset=charset,
-                section=section or "1",
-                encoding=str(part.get("Content-Transfer-Encoding", "")).strip().lower(),
-            )
-        )
-
-    walk(msg, "", 0)
-    return out
 
 
 class _Folder:
@@ -180,11 +138,15 @@ class LocalSource:
 
     @staticmethod
     def _mbox_id(f: _Folder, key: str) -> str:
-        msg = f.box.get_message(int(key))  # type: ignore[arg-type]
+        # Only the From_ line and the header are read: parsing whole messages here cost more
+        # than the analysis itself on large mailboxes.
+        with f.box.get_file(int(key), from_=True) as fh:  # type: ignore[arg-type]
+            from_line = fh.readline().rstrip(b"\r\n")
+            fields = dict(reversed(parse_fields(fh.read(MAX_HEADER_BYTES))))
         h = hashlib.sha1(usedforsecurity=False)
-        h.update(str(msg.get_from()).encode("utf-8", "replace"))
-        h.update(str(msg.get("Message-ID", "")).encode("utf-8", "replace"))
-        h.update(str(msg.get("Date", "")).encode("utf-8", "replace"))
+        h.update(from_line[5:].decode("ascii", "replace").encode("utf-8", "replace"))
+        h.update(fields.get("message-id", "").encode("utf-8", "replace"))
+        h.update(fields.get("date", "").encode("utf-8", "replace"))
         return h.hexdigest()[:16]
 
     def _raw(self, uid: int) -> bytes:
@@ -199,7 +161,7 @@ class LocalSource:
                 continue
             header = split_header(raw)
             try:
-                parts = parts_from_email(_parser.parsebytes(raw))
+                parts = parts_from_bytes(raw)
             except Exception:  # noqa: BLE001 - unparseable MIME: structure unknown
                 parts = None
             self.stats["headers"] += 1
@@ -209,19 +171,16 @@ class LocalSource:
         out: dict[int, tuple[bytes, bool]] = {}
         for uid, parts in wanted.items():
             try:
-                msg = _parser.parsebytes(self._raw(uid))
+                raw = self._raw(uid)
+                by_section = {p.part.section: p for p in scan_parts(raw)}
             except Exception:  # noqa: BLE001
                 out[uid] = (b"", False)
                 continue
-            by_section = _sections(msg)
             texts = []
             for part in text_sections(parts):
                 leaf = by_section.get(part.section)
-                payload = leaf.get_payload(decode=False) if leaf is not None else ""
-                data = (
-                    payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
-                )
-                texts.append(decode_slice(data[:MAX_BODY_BYTES], part.encoding, part.charset))
+                data = raw[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)] if leaf else b""
+                texts.append(decode_slice(data, part.encoding, part.charset))
             self.stats["bodies"] += 1
             out[uid] = ("\n".join(texts).encode("utf-8", "replace"), False)
         return out
@@ -244,18 +203,3 @@ class LocalSource:
             except Exception:  # noqa: BLE001
                 pass
 
-
-def _sections(msg: EmailMessage) -> dict[str, EmailMessage]:
-    out: dict[str, EmailMessage] = {}
-
-    def walk(part: EmailMessage, section: str, depth: int) -> None:
-        if depth > 50:
-            return
-        if part.is_multipart() and isinstance(part.get_payload(), list):
-            for n, child in enumerate(part.get_payload(), 1):
-                walk(child, f"{section}.{n}" if section else str(n), depth + 1)
-            return
-        out[section or "1"] = part
-
-    walk(msg, "", 0)
-    return out
