@@ -188,20 +188,21 @@ def run_batch(
         return _plan(cfg, accounts, jobs, scheduler)
     reporter = ProgressReporter(quiet=quiet, accounts=len(accounts))
     cancel = threading.Event()
-    tables: Any = engine
+    results: Any = None
     try:
         with reporter:
             if scheduler:
                 from mailstats.run.parallel import run_dask
 
                 engine.cache.close()
-                result, tables = run_dask(cfg, accounts, scheduler, progress=reporter)
+                result, results = run_dask(cfg, accounts, scheduler, progress=reporter)
             elif jobs > 1 and len(accounts) > 1:
                 from mailstats.run.parallel import run_threads
 
-                result, tables = run_threads(cfg, accounts, jobs, reporter, cancel)
+                result, results = run_threads(cfg, accounts, jobs, reporter, cancel)
             else:
                 result = engine.run(accounts, progress=reporter, cancel=cancel)
+                results = engine.results(result)
     except KeyboardInterrupt:
         cancel.set()
         _err("interrupted; what was fetched is cached, run again to resume")
@@ -209,7 +210,8 @@ def run_batch(
     except (OSError, RuntimeError) as exc:  # cluster unreachable, optional extra missing
         _err(str(exc))
         return EXIT_FAILED
-    written = write_outputs(tables, result, out_dir)
+    written = write_outputs(results, result, out_dir)
+    results.close()
     if anonymize:
         written += _anonymize(Path(out_dir))
     if report:

@@ -1,8 +1,9 @@
 """Results screen: the checks table, the ham-vs-spam chart, hours of day, and single messages.
 
 Everything that reads the cache (a folder's table, one message's explanation, the CSV export,
-the report) runs in a worker thread, one at a time behind a lock, because the engine's cache
-is a single SQLite connection and a folder can hold 100k messages. Header text is shown as
+the report) runs in a worker thread, one at a time behind a lock, through the run's read-only
+results object (its own SQLite connection, never the engine's), because a folder can hold 100k
+messages. Header text is shown as
 plain text only: it is written by whoever sent the mail.
 """
 
@@ -200,9 +201,9 @@ class ResultsPage(QWidget):
     # -- new results --------------------------------------------------------------------
     def show_outcome(self, outcome: Any) -> None:
         old = self.outcome
-        if old is not None and old.engine is not outcome.engine:
+        if old is not None and old.results is not outcome.results:
             with self.lock:
-                old.engine.cache.close()
+                old.results.close()
         self.outcome = outcome
         self.tables = {}
         result = outcome.result
@@ -354,11 +355,11 @@ class ResultsPage(QWidget):
         if key in self.tables:
             self.apply_filter()
             return
-        engine, lock = self.outcome.engine, self.lock
+        results, lock = self.outcome.results, self.lock
 
         def job() -> Any:
             with lock:
-                return engine.table_for(fr)
+                return results.table_for(fr)
 
         self.count_label.setText("loading…")
         w = worker.CallWorker(job)
@@ -392,12 +393,12 @@ class ResultsPage(QWidget):
         acct = next((a for a in self.outcome.accounts if a.name == fr.account), None)
         if acct is None:
             return
-        engine, lock = self.outcome.engine, self.lock
+        results, lock = self.outcome.results, self.lock
         checks = list(self.outcome.result.checks)
 
         def job() -> tuple[str, str]:
             with lock:
-                info = engine.explain(acct, fr.folder, uid)
+                info = results.explain(acct, fr.folder, uid)
             return info.get("header", ""), explain_text(info, checks)
 
         w = worker.CallWorker(job)
@@ -423,12 +424,12 @@ class ResultsPage(QWidget):
             if not path:
                 return
         QSettings().setValue("paths/export_dir", path)
-        engine, result, lock = self.outcome.engine, self.outcome.result, self.lock
+        results, result, lock = self.outcome.results, self.outcome.result, self.lock
         from mailstats.stats.export import write_outputs
 
         def job() -> list[str]:
             with lock:
-                return write_outputs(engine, result, path)
+                return write_outputs(results, result, path)
 
         self.export_button.setEnabled(False)
         self.message.emit(f"Writing the CSV files to {path}…")

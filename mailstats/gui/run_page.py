@@ -66,7 +66,7 @@ def left_text(seconds: float) -> str:
 class RunOutcome:
     """What the results screen needs from a finished (or cancelled) run."""
 
-    engine: Any
+    results: Any  # mailstats.run.results.RunResults: read-only, its own cache connection
     result: Any
     accounts: list[Any]
     hours: dict[str, list[int]]
@@ -283,7 +283,7 @@ class RunPage(QWidget):
         worker.start(
             job,
             self,
-            done=lambda result: self._done(engine, accounts, result),
+            done=lambda result: self._done(engine.results(result), accounts, result),
             failed=self._failed,
             progress=self.on_progress,
         )
@@ -348,7 +348,7 @@ class RunPage(QWidget):
         self._log(text)
         self.error.emit(text)
 
-    def _done(self, engine: Any, accounts: list[Any], result: Any) -> None:
+    def _done(self, results: Any, accounts: list[Any], result: Any) -> None:
         cancelled = any(a.status == "cancelled" for a in result.accounts)
         signin = [a.name for a in result.accounts if a.needs_signin]
         for a in result.accounts:
@@ -382,12 +382,12 @@ class RunPage(QWidget):
         self.message.emit(text)
         self.folder_label.setText("Counting the hour-of-day distribution…")
         # reads every folder's table: off the GUI thread as well
-        job = worker.CallWorker(lambda: _hours(engine, result))
+        job = worker.CallWorker(lambda: _hours(results, result))
         worker.start(
             job,
             self,
-            done=lambda hours: self._emit_outcome(engine, result, accounts, hours, cancelled),
-            failed=lambda _t: self._emit_outcome(engine, result, accounts, {}, cancelled),
+            done=lambda hours: self._emit_outcome(results, result, accounts, hours, cancelled),
+            failed=lambda _t: self._emit_outcome(results, result, accounts, {}, cancelled),
         )
 
     # -- sign in again ----------------------------------------------------------------
@@ -459,15 +459,15 @@ class RunPage(QWidget):
             self.error.emit(text)
 
     def _emit_outcome(
-        self, engine: Any, result: Any, accounts: list[Any], hours: Any, cancelled: bool
+        self, results: Any, result: Any, accounts: list[Any], hours: Any, cancelled: bool
     ) -> None:
         self.folder_label.setText("")
         self._finish_ui()
-        self.finished.emit(RunOutcome(engine, result, accounts, hours, cancelled))
+        self.finished.emit(RunOutcome(results, result, accounts, hours, cancelled))
 
 
-def _hours(engine: Any, result: Any) -> dict[str, list[int]]:
+def _hours(results: Any, result: Any) -> dict[str, list[int]]:
     if not any(m.name == "datetime" for m in result.modules):
         return {}
-    tables = (engine.table_for(fr) for a in result.accounts for fr in a.folders)
+    tables = (results.table_for(fr) for a in result.accounts for fr in a.folders)
     return hour_distribution(tables)

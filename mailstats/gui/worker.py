@@ -63,6 +63,9 @@ class RunWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - shown in the window, never a crash
             self.failed.emit(f"the run stopped: {type(exc).__name__}: {exc}")
             return
+        finally:
+            # The engine's connection belongs to this thread; readers open their own.
+            self.engine.cache.close()
         self.done.emit(result)
 
 

@@ -78,41 +78,25 @@ def _unpack_uids(blob: bytes) -> array:
     return out
 
 
-class Cache:
-    """Single-writer cache. Use it from one thread (the engine's); readers open their own."""
+class CacheReader:
+    """Read-only access to a cache file on a connection of its own.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Create the file 0600 before SQLite opens it: no window where it is world-readable.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(self.path, 0o600)
+    The GUI, the exports and the message view read a finished run's results through one of
+    these, from whatever thread, while no engine holds the file; `Cache` (the one writer)
+    adds the writes on top of the same reads.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no cache file at {self.path}")
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        # Several engines (--jobs) may share the file: wait for the writer instead of failing.
+        self.db.execute("PRAGMA query_only=ON")
         self.db.execute("PRAGMA busy_timeout=60000")
-        self.db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is not None and row[0] != str(SCHEMA_VERSION):
-            # A cache is only ever a copy of what the server has: rebuild it, never migrate.
-            for table in ("folders", "messages", "bodies", "dns", "results", "meta"):
-                self.db.execute(f"DROP TABLE IF EXISTS {table}")
-            self.db.executescript(_SCHEMA)
-            row = None
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(self.path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
 
     def close(self) -> None:
         self.db.close()
 
-    # -- folders ----------------------------------------------------------------------
     def folder_state(self, account: str, folder: str) -> tuple[int | None, str]:
         row = self.db.execute(
             "SELECT uidvalidity, skey_digest FROM folders WHERE account=? AND folder=?",
@@ -120,58 +104,11 @@ class Cache:
         ).fetchone()
         return (row[0], row[1] or "") if row else (None, "")
 
-    def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:
-        """Forget everything about a folder (new UIDVALIDITY) and record the new identity."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            for table in ("messages", "bodies", "results"):
-                self.db.execute(
-                    f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
-                )
-            self.db.execute(
-                "INSERT OR REPLACE INTO folders VALUES(?,?,?,?)",
-                (account, folder, uidvalidity, digest),
-            )
-            self.db.execute("COMMIT")
-
-    def set_folder_digest(self, account: str, folder: str, digest: str) -> None:
-        self.db.execute(
-            "UPDATE folders SET skey_digest=? WHERE account=? AND folder=?",
-            (digest, account, folder),
-        )
-
-    # -- messages ---------------------------------------------------------------------
     def cached_uids(self, account: str, folder: str) -> set[int]:
         cur = self.db.execute(
             "SELECT uid FROM messages WHERE account=? AND folder=?", (account, folder)
         )
         return {r[0] for r in cur}
-
-    def forget_uids(self, account: str, folder: str, uids: Iterable[int]) -> None:
-        """Messages gone from the server are gone from the analysis too."""
-        rows = [(account, folder, u) for u in uids]
-        if not rows:
-            return
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            for table in ("messages", "bodies"):
-                self.db.executemany(
-                    f"DELETE FROM {table} WHERE account=? AND folder=? AND uid=?", rows
-                )
-            self.db.execute("COMMIT")
-
-    def put_messages(
-        self, account: str, folder: str, items: Iterable[tuple[int, bytes, str | None, int | None]]
-    ) -> int:
-        rows = [
-            (account, folder, uid, zlib.compress(header, 1), structure, size)
-            for uid, header, structure, size in items
-        ]
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO messages VALUES(?,?,?,?,?,?)", rows)
-            self.db.execute("COMMIT")
-        return len(rows)
 
     def get_messages(
         self, account: str, folder: str, uids: list[int] | None = None
@@ -198,18 +135,6 @@ class Cache:
             for uid, header, structure, size in cur:
                 yield uid, zlib.decompress(header), structure, size
 
-    def put_items(
-        self, account: str, folder: str, item: str, values: dict[int, tuple[bytes, bool]]
-    ) -> None:
-        rows = [
-            (account, folder, uid, item, zlib.compress(data, 1), int(trunc))
-            for uid, (data, trunc) in values.items()
-        ]
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO bodies VALUES(?,?,?,?,?,?)", rows)
-            self.db.execute("COMMIT")
-
     def get_items(
         self, account: str, folder: str, item: str, uids: list[int]
     ) -> dict[int, tuple[bytes, bool]]:
@@ -226,7 +151,6 @@ class Cache:
                 out[uid] = (zlib.decompress(data), bool(trunc))
         return out
 
-    # -- module results ---------------------------------------------------------------
     def result_uids(
         self, account: str, folder: str, module: str, version: str, fp: str
     ) -> set[int]:
@@ -273,6 +197,115 @@ class Cache:
                         entry["_why"] = v
         return out
 
+    def result_chunk_count(self, account: str, folder: str, module: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM results WHERE account=? AND folder=? AND module=?",
+            (account, folder, module),
+        ).fetchone()
+        return int(row[0])
+
+    def any_fingerprint(self, account: str, folder: str, module: str, version: str) -> str | None:
+        """Some fingerprint stored for a module's results (the message view of an old run)."""
+        row = self.db.execute(
+            "SELECT fingerprint FROM results WHERE account=? AND folder=? AND module=? "
+            "AND version=? LIMIT 1",
+            (account, folder, module, version),
+        ).fetchone()
+        return row[0] if row else None
+
+
+class Cache(CacheReader):
+    """Single-writer cache. Use it from one thread (the engine's); readers open their own."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file 0600 before SQLite opens it: no window where it is world-readable.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        # Several engines (--jobs) may share the file: wait for the writer instead of failing.
+        self.db.execute("PRAGMA busy_timeout=60000")
+        self.db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            # A cache is only ever a copy of what the server has: rebuild it, never migrate.
+            for table in ("folders", "messages", "bodies", "dns", "results", "meta"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            self.db.executescript(_SCHEMA)
+            row = None
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    # -- folders ----------------------------------------------------------------------
+    def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:
+        """Forget everything about a folder (new UIDVALIDITY) and record the new identity."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("messages", "bodies", "results"):
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO folders VALUES(?,?,?,?)",
+                (account, folder, uidvalidity, digest),
+            )
+            self.db.execute("COMMIT")
+
+    def set_folder_digest(self, account: str, folder: str, digest: str) -> None:
+        self.db.execute(
+            "UPDATE folders SET skey_digest=? WHERE account=? AND folder=?",
+            (digest, account, folder),
+        )
+
+    # -- messages ---------------------------------------------------------------------
+    def forget_uids(self, account: str, folder: str, uids: Iterable[int]) -> None:
+        """Messages gone from the server are gone from the analysis too."""
+        rows = [(account, folder, u) for u in uids]
+        if not rows:
+            return
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("messages", "bodies"):
+                self.db.executemany(
+                    f"DELETE FROM {table} WHERE account=? AND folder=? AND uid=?", rows
+                )
+            self.db.execute("COMMIT")
+
+    def put_messages(
+        self, account: str, folder: str, items: Iterable[tuple[int, bytes, str | None, int | None]]
+    ) -> int:
+        rows = [
+            (account, folder, uid, zlib.compress(header, 1), structure, size)
+            for uid, header, structure, size in items
+        ]
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO messages VALUES(?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        return len(rows)
+
+    def put_items(
+        self, account: str, folder: str, item: str, values: dict[int, tuple[bytes, bool]]
+    ) -> None:
+        rows = [
+            (account, folder, uid, item, zlib.compress(data, 1), int(trunc))
+            for uid, (data, trunc) in values.items()
+        ]
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO bodies VALUES(?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+
+    # -- module results ---------------------------------------------------------------
     def put_results(
         self,
         account: str,
@@ -332,13 +365,6 @@ class Cache:
             )
             self._insert_chunk(account, folder, module, version, fp, 0, merged)
             self.db.execute("COMMIT")
-
-    def result_chunk_count(self, account: str, folder: str, module: str) -> int:
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM results WHERE account=? AND folder=? AND module=?",
-            (account, folder, module),
-        ).fetchone()
-        return int(row[0])
 
     # -- DNS (implements services.dns.DnsStore) ----------------------------------------
     def load_dns(self, now: float) -> Iterator[tuple[str, str, str, tuple[str, ...], float]]:

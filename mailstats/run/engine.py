@@ -17,15 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mailstats import __version__
 from mailstats.accounts.config import Account, Config, resolve_password
 from mailstats.mail.message import Message, parts_from_json, parts_to_json
 from mailstats.modules import BODY, RAW, Module, Registry, available_modules, select_modules
@@ -38,135 +34,49 @@ from mailstats.run.analysis import (
     can_run_in_child,
 )
 from mailstats.run.cache import Cache
+from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
+from mailstats.run.counting import count_folder, load_table
+from mailstats.run.jobs import FolderJobs, LazyWorker
+from mailstats.run.results import (
+    AccountResult,
+    FolderResult,
+    FolderTable,
+    Progress,
+    RunResult,
+    RunResults,
+)
 from mailstats.services import Identity, SentIndex, Services
 from mailstats.services.dns import Resolver
 from mailstats.services.domains import DomainSplitter
-from mailstats.sources import Source, SourceError, open_source
+from mailstats.sources import OpenFolder, Source, SourceError, open_source
+from mailstats.stats.manifest import manifest
+
+#: Names that lived here before the engine was split by job, still importable from here.
+__all__ = [
+    "CORE_COLUMNS",
+    "AccountResult",
+    "CoreFields",
+    "Engine",
+    "FolderResult",
+    "FolderTable",
+    "Progress",
+    "RunResult",
+    "RunResults",
+    "identity_for",
+    "manifest",
+]
 
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 500
-FLUSH_EVERY = 5000  # results held before they are written (a crash loses at most this)
-MAX_CHUNKS = 16
 #: Below this many messages to evaluate in a folder, a worker process costs more than it saves.
 WORKER_MIN = 3000
-CORE_COLUMNS = ("message_id", "date", "from_address", "origin_ip")
-
-
-@dataclass
-class Progress:
-    account: str
-    folder: str
-    phase: str  # "connect", "sync", "analyse", "done"
-    done: int
-    total: int
-    message: str = ""
-
-
-@dataclass
-class FolderResult:
-    account: str
-    folder: str
-    role: str
-    total: int = 0
-    processed: int = 0
-    malformed: int = 0
-    fetched: int = 0  # headers fetched from the source in this run
-    evaluated: int = 0  # messages for which at least one module ran in this run
-    errors: dict[str, int] = field(default_factory=dict)
-    counts: dict[str, list[int]] = field(default_factory=dict)  # check -> [matched, applicable]
-    uids: list[int] = field(default_factory=list, repr=False)
-    table: FolderTable | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
 class FolderPlan:
     kept: list[int]  # cached UIDs still in the folder
     new: list[int]  # UIDs to fetch
-
-
-@dataclass
-class AccountResult:
-    name: str
-    labels: str = "hand"
-    status: str = "ok"  # ok | failed | cancelled
-    error: str = ""
-    needs_signin: bool = False  # OAuth2 refresh token revoked or missing: sign in again
-    folders: list[FolderResult] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    accounts: list[AccountResult]
-    modules: list[Module]
-    started: datetime
-    finished: datetime
-    settings: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    dns_stats: dict[str, int] = field(default_factory=dict)
-    fetch_stats: dict[str, int] = field(default_factory=dict)
-    module_counters: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def checks(self) -> list[str]:
-        return [f"{m.name}.{c}" for m in self.modules for c in m.checks]
-
-    @property
-    def extras(self) -> list[str]:
-        return [f"{m.name}.{e}" for m in self.modules for e in m.extras]
-
-    @property
-    def ok(self) -> bool:
-        return all(a.status == "ok" for a in self.accounts)
-
-
-class CoreFields(Module):
-    """The fixed messages.csv columns, cached like any module (origin depends on relays)."""
-
-    name = "_core"
-    version = "1"
-    extras = (*CORE_COLUMNS, "malformed", "when")
-
-    def fingerprint(self, services: Services) -> str:
-        return ",".join(services.identity.trusted_relays) or "-"
-
-    def evaluate(self, msg: Message, services: Services) -> dict[str, Any]:
-        from mailstats.mail.dates import parse_date
-
-        raw_date = msg.header("Date")
-        date = parse_date(raw_date) if raw_date else None
-        when = date
-        if when is None:
-            stamps = [h.timestamp for h in msg.hops if h.timestamp is not None]
-            when = stamps[0] if stamps else None
-        origin_ip = msg.origin_ip(services.identity)
-        return {
-            "message_id": msg.message_id,
-            "date": date.isoformat() if date else "",
-            "from_address": msg.from_address.addr if msg.from_address else "",
-            "origin_ip": origin_ip,
-            "malformed": bool(msg.malformed),
-            "when": when.timestamp() if when else None,
-        }
-
-
-@dataclass
-class FolderTable:
-    """A folder's per-message values, column by column (compact at 100k messages)."""
-
-    account: str
-    folder: str
-    role: str
-    uids: list[int]
-    columns: dict[str, list[Any]]
-
-    def rows(self) -> Iterator[dict[str, Any]]:
-        names = list(self.columns)
-        for i, uid in enumerate(self.uids):
-            row = {"uid": uid}
-            for n in names:
-                row[n] = self.columns[n][i]
-            yield row
 
 
 def identity_for(account: Account) -> Identity:
@@ -209,7 +119,7 @@ class Engine:
         self._fetch_stats: dict[str, int] = {}
         self._services: dict[str, Services] = {}
         self._probe: Any = None
-        self._selected: dict[int, str] = {}
+        self._fps: dict[str, dict[str, str]] = {}  # account -> module -> fingerprint
         self._worker_counters: dict[str, dict[str, int]] = {}
         self._counters_by_pid: dict[int, dict[str, dict[str, int]]] = {}
         #: Worker processes that evaluate big folders while this one fetches (0 = none).
@@ -281,7 +191,9 @@ class Engine:
         roles = acct.roles()
         self._progress(Progress(acct.name, "", "connect", 0, len(roles)))
         try:
-            source = self.source_factory(acct, "" if acct.is_local else resolve_password(acct))
+            source = OpenFolder(
+                self.source_factory(acct, "" if acct.is_local else resolve_password(acct))
+            )
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
             from mailstats.accounts.oauth import SignInRequired
@@ -307,6 +219,8 @@ class Engine:
                     m.prepare(services)
                 except Exception as exc:  # noqa: BLE001 - a module failing to prepare is reported
                     self.warnings.append(f"module {m.name}: preparation failed: {exc}")
+            fps = {m.name: m.fingerprint(services) for m in [self.core, *self.modules]}
+            self._fps[acct.name] = result.fingerprints = fps
             runner = InlineRunner(Analyser([self.core, *self.modules], services))
             for folder, role in roles.items():
                 if self._cancel.is_set():
@@ -341,7 +255,7 @@ class Engine:
         return (os.cpu_count() or 1) > 1 and can_run_in_child([self.core, *self.modules])
 
     def _start_worker(self, acct: Account, sent_index: SentIndex | None, inline: Any) -> Any:
-        return _LazyWorker(self, acct, sent_index, inline)
+        return LazyWorker(self, acct, sent_index, inline)
 
     def _take_report(self, report: BatchReport) -> None:
         """A worker's cumulative counters (latest per process) and its warnings."""
@@ -360,10 +274,9 @@ class Engine:
         self._counters_by_pid.clear()
 
     # -- sync -------------------------------------------------------------------------
-    def _plan_folder(self, source: Source, acct: Account, folder: str) -> FolderPlan:
+    def _plan_folder(self, source: OpenFolder, acct: Account, folder: str) -> FolderPlan:
         """Open the folder, check its identity, forget what is gone, list what is new."""
         state = source.open_folder(folder)
-        self._selected[id(source)] = folder
         cached_validity, cached_digest = self.cache.folder_state(acct.name, folder)
         cached = self.cache.cached_uids(acct.name, folder)
         stale = cached_validity != state.uidvalidity
@@ -381,11 +294,11 @@ class Engine:
         return FolderPlan(kept=kept, new=[u for u in state.uids if u not in cached])
 
     def _fetch_new(
-        self, source: Source, acct: Account, folder: str, plan: FolderPlan, store: bool = True
+        self, source: OpenFolder, acct: Account, folder: str, plan: FolderPlan, store: bool = True
     ) -> Iterator[list[tuple[int, bytes, str | None, int | None]]]:
         """Fetch new headers; yields each batch's rows, stored in the cache first unless
         `store` is False (worker processes then store them, off this busy thread)."""
-        self._select(source, folder)
+        source.ensure_open(folder)
         total = len(plan.new)
         done = 0
         self._progress(Progress(acct.name, folder, "sync", 0, total))
@@ -408,12 +321,6 @@ class Engine:
             self._progress(Progress(acct.name, folder, "sync", done, total))
             yield batch
 
-    def _select(self, source: Source, folder: str) -> None:
-        """Make `folder` the source's open folder: syncing left another one selected."""
-        if self._selected.get(id(source)) != folder:
-            source.open_folder(folder)
-            self._selected[id(source)] = folder
-
     def _sent_index(self, acct: Account, folders: list[str]) -> SentIndex:
         from mailstats.mail.addresses import parse_address_list
 
@@ -434,7 +341,7 @@ class Engine:
     # -- analysis ---------------------------------------------------------------------
     def _process_folder(
         self,
-        source: Source,
+        source: OpenFolder,
         acct: Account,
         folder: str,
         role: str,
@@ -449,7 +356,7 @@ class Engine:
         else:
             kept, new = synced[0], []
         mods = [self.core, *self.modules]
-        fps = {m.name: m.fingerprint(services) for m in mods}
+        fps = self._fps[acct.name]
         kept_set = set(kept)
         work = {
             m.name: kept_set
@@ -457,13 +364,13 @@ class Engine:
             for m in mods
         }
         redo = sorted(set().union(*work.values()))
-        if isinstance(runner, _LazyWorker):
+        if isinstance(runner, LazyWorker):
             big = len(redo) + len(new) >= int(
                 self.config.settings.extra.get("worker_min", WORKER_MIN)
             )
             runner = runner.start() if big else runner.inline
         fr = FolderResult(acct.name, folder, role)
-        run = _FolderRun(self, acct, folder, fps, fr, len(redo) + len(new))
+        run = FolderJobs(self, acct, folder, fps, fr, len(redo) + len(new))
         stored: list[int] = []
 
         in_workers = isinstance(runner, ProcessRunner)
@@ -491,15 +398,15 @@ class Engine:
         uids = sorted(kept_set | set(stored)) if synced is None else kept
         fr.total, fr.uids = len(uids), uids
         fr.fetched = len(stored) if synced is None else synced[1]
-        table = self.folder_table(acct.name, folder, role, uids, services)
-        self._count(fr, table)
+        table = self.folder_table(acct.name, folder, role, uids, fps)
+        count_folder(fr, table, self.modules)
         fr.table = table
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner
 
     def _fetch_costly(
         self,
-        source: Source,
+        source: OpenFolder,
         acct: Account,
         folder: str,
         role: str,
@@ -532,7 +439,7 @@ class Engine:
             have = self.cache.get_items(acct.name, folder, item, [m.uid for m in need])
             lacking = [m for m in need if m.uid not in have]
             if lacking:
-                self._select(source, folder)
+                source.ensure_open(folder)
                 if item == BODY:
                     got = source.fetch_bodies({m.uid: m.parts or [] for m in lacking})
                 else:
@@ -543,191 +450,20 @@ class Engine:
         return out
 
     def folder_table(
-        self, account: str, folder: str, role: str, uids: list[int], services: Services
+        self, account: str, folder: str, role: str, uids: list[int], fingerprints: dict[str, str]
     ) -> FolderTable:
-        index = {u: i for i, u in enumerate(uids)}
-        columns: dict[str, list[Any]] = {}
-        n = len(uids)
-        for m in [self.core, *self.modules]:
-            data = self.cache.get_results(
-                account, folder, m.name, m.version, m.fingerprint(services)
-            )
-            names = list(m.checks) + list(m.extras)
-            cols = {name: [None] * n for name in names}
-            err = [False] * n
-            for uid, values in data.items():
-                i = index.get(uid)
-                if i is None:
-                    continue
-                if "_error" in values:
-                    err[i] = True
-                for name in names:
-                    v = values.get(name)
-                    if v is not None:
-                        cols[name][i] = v
-            del data
-            prefix = "" if m is self.core else f"{m.name}."
-            for name in names:
-                columns[prefix + name] = cols[name]
-            if m is not self.core:
-                columns[f"_error.{m.name}"] = err
-        return FolderTable(account, folder, role, list(uids), columns)
+        keys = [(m, fingerprints[m.name]) for m in [self.core, *self.modules]]
+        return load_table(self.cache, account, folder, role, uids, keys)
+
+    def results(self, result: RunResult) -> RunResults:
+        """A read-only view of `result`'s per-message values, on its own cache connection."""
+        return RunResults(result, self.cache.path)
 
     def table_for(self, fr: FolderResult) -> FolderTable:
-        """The per-message values behind a folder result (for messages.csv and the GUI)."""
+        """The per-message values behind a folder result (see `results` for readers)."""
         if fr.table is not None:
             return fr.table
-        return self.folder_table(
-            fr.account, fr.folder, fr.role, fr.uids, self._services[fr.account]
-        )
-
-    def _count(self, fr: FolderResult, table: FolderTable) -> None:
-        malformed = table.columns.get("malformed", [])
-        fr.malformed = sum(1 for v in malformed if v)
-        fr.processed = fr.total - fr.malformed
-        for m in self.modules:
-            for c in m.checks:
-                col = table.columns[f"{m.name}.{c}"]
-                matched = sum(1 for v in col if v is True)
-                applicable = sum(1 for v in col if v is not None)
-                fr.counts[f"{m.name}.{c}"] = [matched, applicable]
-            errs = sum(table.columns[f"_error.{m.name}"])
-            if errs:
-                fr.errors[m.name] = errs
-
-    def explain(self, account: Account, folder: str, uid: int) -> dict[str, Any]:
-        """Everything known about one message: headers and each module's values and reasons."""
-        services = self.services_for(account, None)
-        out: dict[str, Any] = {}
-        rows = list(self.cache.get_messages(account.name, folder, [uid]))
-        out["header"] = rows[0][1].decode("utf-8", "replace") if rows else ""
-        for m in [self.core, *self.modules]:
-            fp = m.fingerprint(services)
-            if m.uses_sent_index:
-                # the sent index is not rebuilt here: take whatever fingerprint is cached
-                fp = self._any_fingerprint(account.name, folder, m) or fp
-            values = self.cache.get_results(
-                account.name, folder, m.name, m.version, fp, why=True
-            ).get(uid)
-            out[m.name] = values or {}
-        return out
-
-    def _any_fingerprint(self, account: str, folder: str, m: Module) -> str | None:
-        row = self.cache.db.execute(
-            "SELECT fingerprint FROM results WHERE account=? AND folder=? AND module=? "
-            "AND version=? LIMIT 1",
-            (account, folder, m.name, m.version),
-        ).fetchone()
-        return row[0] if row else None
-
-
-class _FolderRun:
-    """A folder's jobs in submission order: results stored as they complete, in order."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        acct: Account,
-        folder: str,
-        fps: dict[str, str],
-        fr: FolderResult,
-        total: int,
-    ) -> None:
-        self.engine, self.acct, self.folder, self.fps, self.fr = engine, acct, folder, fps, fr
-        self.total = total
-        self.done = 0
-        self.jobs: deque[tuple[Future, Batch]] = deque()
-        self.pending: dict[str, dict[int, dict[str, Any]]] = {}
-        self.held = 0
-        self.inline: InlineRunner | None = None
-
-    def add(self, fut: Future, batch: Batch) -> None:
-        self.jobs.append((fut, batch))
-
-    def drain(self, block: bool = False) -> None:
-        while self.jobs and (block or self.jobs[0][0].done()):
-            fut, batch = self.jobs.popleft()
-            self._take(fut, batch)
-            block = False
-
-    def finish(self, runner: Any) -> Any:
-        while self.jobs:
-            self.drain(block=True)
-        self._store()
-        if self.inline is not None:  # the workers died: go on without them
-            runner.close()
-            return self.inline
-        return runner
-
-    def _take(self, fut: Future, batch: Batch) -> None:
-        engine = self.engine
-        if engine._cancel.is_set():
-            fut.cancel()
-        if fut.cancelled():
-            return
-        try:
-            report = fut.result()
-        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool and the like
-            log.warning("analysis worker failed (%r); continuing in this process", exc)
-            if self.inline is None:
-                services = engine._services[self.acct.name]
-                self.inline = InlineRunner(
-                    Analyser([engine.core, *engine.modules], services, cache=engine.cache)
-                )
-            report = self.inline.evaluate(batch).result()
-        engine._take_report(report)
-        self.fr.evaluated += report.evaluated
-        for name, n in report.errors.items():
-            self.fr.errors[name] = self.fr.errors.get(name, 0) + n
-        for name, values in report.results.items():
-            self.pending.setdefault(name, {}).update(values)
-        self.held += report.evaluated
-        self.done += batch.size
-        engine._progress(Progress(self.acct.name, self.folder, "analyse", self.done, self.total))
-        if self.held >= FLUSH_EVERY:
-            self._store()
-
-    def _store(self) -> None:
-        cache = self.engine.cache
-        account, folder = self.acct.name, self.folder
-        for m in [self.engine.core, *self.engine.modules]:
-            values = self.pending.pop(m.name, None)
-            if not values:
-                continue
-            cache.put_results(account, folder, m.name, m.version, self.fps[m.name], values)
-            if cache.result_chunk_count(account, folder, m.name) > MAX_CHUNKS:
-                keep = cache.cached_uids(account, folder)
-                cache.compact_results(account, folder, m.name, m.version, self.fps[m.name], keep)
-        self.held = 0
-        self.engine.resolver.flush()
-
-
-class _LazyWorker:
-    """Starts the worker process only when a folder has enough work to pay for it."""
-
-    def __init__(
-        self, engine: Engine, acct: Account, sent_index: SentIndex | None, inline: Any
-    ) -> None:
-        self.engine, self.acct, self.sent_index, self.inline = engine, acct, sent_index, inline
-        self.started: ProcessRunner | None = None
-
-    def start(self) -> ProcessRunner:
-        if self.started is None:
-            # Everything the child reads must be on disk before it starts.
-            self.engine.resolver.flush()
-            self.started = ProcessRunner(
-                self.engine.config,
-                self.acct,
-                self.sent_index,
-                [self.engine.core, *self.engine.modules],
-                str(self.engine.cache.path),
-                workers=self.engine.workers,
-            )
-        return self.started
-
-    def close(self) -> None:
-        if self.started is not None:
-            self.started.close()
+        return self.folder_table(fr.account, fr.folder, fr.role, fr.uids, self._fps[fr.account])
 
 
 def _wants(m: Module, msg: Message, item: str) -> bool:
@@ -735,57 +471,3 @@ def _wants(m: Module, msg: Message, item: str) -> bool:
         return bool(m.wants(msg, item))
     except Exception:  # noqa: BLE001
         return True
-
-
-def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
-    """What produced a set of outputs (DESIGN.md); names and settings, never secrets."""
-    settings = {k: v for k, v in result.settings.items() if "password" not in k.lower()}
-    return {
-        "mailstats_version": __version__,
-        "started": result.started.isoformat(),
-        "finished": result.finished.isoformat(),
-        "elapsed_s": round((result.finished - result.started).total_seconds(), 3),
-        "settings": settings,
-        "modules": {m.name: m.version for m in result.modules},
-        "checks": result.checks,
-        "extras": result.extras,
-        "network_checks": [
-            f"{m.name}.{c}" for m in result.modules if m.evidence == "now" for c in m.checks
-        ],
-        "accounts": [
-            {
-                "name": a.name,
-                "labels": a.labels,
-                "status": a.status,
-                "error": a.error,
-                "needs_signin": a.needs_signin,
-                "folders": [
-                    {
-                        "folder": f.folder,
-                        "role": f.role,
-                        "total": f.total,
-                        "processed": f.processed,
-                        "malformed": f.malformed,
-                        "fetched": f.fetched,
-                        "evaluated": f.evaluated,
-                        "errors": f.errors,
-                    }
-                    for f in a.folders
-                ],
-            }
-            for a in result.accounts
-        ],
-        "counts": {
-            "messages": sum(f.total for a in result.accounts for f in a.folders),
-            "malformed": sum(f.malformed for a in result.accounts for f in a.folders),
-            "module_errors": sum(
-                sum(f.errors.values()) for a in result.accounts for f in a.folders
-            ),
-        },
-        "dns": result.dns_stats,
-        "fetch": result.fetch_stats,
-        "module_counters": result.module_counters,
-        "warnings": result.warnings,
-        "outputs": outputs,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }

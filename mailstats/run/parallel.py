@@ -19,14 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstats.accounts.config import Account, Config
-from mailstats.run.engine import (
-    AccountResult,
-    Engine,
-    FolderResult,
-    FolderTable,
-    Progress,
-    RunResult,
-)
+from mailstats.run.engine import Engine
+from mailstats.run.results import AccountResult, Progress, RunResult, RunResults
 
 
 @dataclass
@@ -65,18 +59,6 @@ def snapshot_modules(result: RunResult) -> list[ModuleSnapshot]:
         )
         for m in result.modules
     ]
-
-
-class Tables:
-    """`table_for` over results that carry their tables (what export.write_outputs needs)."""
-
-    def __init__(self, result: RunResult) -> None:
-        self.result = result
-
-    def table_for(self, fr: FolderResult) -> FolderTable:
-        if fr.table is None:
-            raise ValueError(f"no table for {fr.account}/{fr.folder}")
-        return fr.table
 
 
 def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) -> RunResult:
@@ -148,7 +130,7 @@ def run_threads(
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     engine_factory: Callable[[Config], Engine] | None = None,
-) -> tuple[RunResult, Tables]:
+) -> tuple[RunResult, RunResults]:
     """Up to `jobs` accounts at once, each in its own engine sharing the cache file."""
     factory = engine_factory or (lambda cfg: Engine(cfg))
     cancel = cancel or threading.Event()
@@ -173,7 +155,7 @@ def run_threads(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="account") as pool:
         parts = list(pool.map(one, accounts))
     result = merge(config, parts)
-    return result, Tables(result)
+    return result, RunResults(result)  # every folder result carries its table
 
 
 # -- Dask ---------------------------------------------------------------------------------
@@ -207,7 +189,7 @@ def run_dask(
     scheduler: str,
     progress: Callable[[Progress], None] | None = None,
     client: Any = None,
-) -> tuple[RunResult, Tables]:
+) -> tuple[RunResult, RunResults]:
     """One task per account on a Dask cluster; a lost worker's account is retried once."""
     try:
         from distributed import Client, as_completed
@@ -251,4 +233,4 @@ def run_dask(
         if own:
             client.close()
     result = merge(config, parts)
-    return result, Tables(result)
+    return result, RunResults(result)  # every folder result carries its table

@@ -69,6 +69,31 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+class OpenFolder:
+    """A source that remembers which folder it has open.
+
+    Syncing the sent folders first, then fetching bodies for a folder analysed later, leaves
+    another folder selected: `ensure_open` re-opens only then, and the source itself stays
+    as it is (any `Source`; other attributes pass through).
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.current: str | None = None
+
+    def open_folder(self, folder: str) -> FolderState:
+        state = self.source.open_folder(folder)
+        self.current = folder
+        return state
+
+    def ensure_open(self, folder: str) -> None:
+        if self.current != folder:
+            self.open_folder(folder)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.source, name)
+
+
 def open_source(account: Account, password: str = "", **kwargs: object) -> Source:
     """Connect (IMAP) or open (local store) an account's mail, read-only."""
     if account.is_local:

@@ -81,13 +81,15 @@ def summary_rows(result: Any) -> Iterable[list[Any]]:
                 yield [acct.name, fr.folder, fr.role, check, matched, applicable, fr.total]
 
 
-def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable[list[str]]:
-    """messages.csv rows as finished cells, built column by column per folder."""
+def message_rows(results: Any, result: Any, now: float | None = None) -> Iterable[list[str]]:
+    """messages.csv rows as finished cells, built column by column per folder.
+
+    `results` is anything with `table_for(folder_result)`: a run's `RunResults`."""
     now = now or time.time()
     checks, extras = result.checks, result.extras
     for acct in result.accounts:
         for fr in acct.folders:
-            table = engine.table_for(fr)
+            table = results.table_for(fr)
             cols = table.columns
             n = len(table.uids)
             cells: list[list[str]] = [
@@ -108,9 +110,11 @@ def message_rows(engine: Any, result: Any, now: float | None = None) -> Iterable
             yield from (list(row) for row in zip(*cells, strict=True))
 
 
-def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
-    """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json."""
-    from mailstats.run.engine import manifest
+def write_outputs(results: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
+    """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json.
+
+    `results` reads the per-message values (a `RunResults`, or an engine's `table_for`)."""
+    from mailstats.stats.manifest import manifest
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,7 @@ def write_outputs(engine: Any, result: Any, out_dir: str | os.PathLike[str]) -> 
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
     written.append("summary.csv")
     header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days"]
-    write_csv(out / "messages.csv", header, message_rows(engine, result), escaped=True)
+    write_csv(out / "messages.csv", header, message_rows(results, result), escaped=True)
     written.append("messages.csv")
     written.extend(_derived(out))
     written.append("manifest.json")

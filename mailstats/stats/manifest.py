@@ -1,0 +1,67 @@
+"""manifest.json: what produced a set of outputs, so a result can be traced and compared.
+
+Its keys are a stable format (docs/formats.md): they only ever grow. Settings and account
+names go in; secrets never do.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mailstats import __version__
+from mailstats.run.results import RunResult
+
+
+def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
+    """The manifest of a run that wrote `outputs`; names and settings, never secrets."""
+    settings = {k: v for k, v in result.settings.items() if "password" not in k.lower()}
+    return {
+        "mailstats_version": __version__,
+        "started": result.started.isoformat(),
+        "finished": result.finished.isoformat(),
+        "elapsed_s": round((result.finished - result.started).total_seconds(), 3),
+        "settings": settings,
+        "modules": {m.name: m.version for m in result.modules},
+        "checks": result.checks,
+        "extras": result.extras,
+        "network_checks": [
+            f"{m.name}.{c}" for m in result.modules if m.evidence == "now" for c in m.checks
+        ],
+        "accounts": [
+            {
+                "name": a.name,
+                "labels": a.labels,
+                "status": a.status,
+                "error": a.error,
+                "needs_signin": a.needs_signin,
+                "folders": [
+                    {
+                        "folder": f.folder,
+                        "role": f.role,
+                        "total": f.total,
+                        "processed": f.processed,
+                        "malformed": f.malformed,
+                        "fetched": f.fetched,
+                        "evaluated": f.evaluated,
+                        "errors": f.errors,
+                    }
+                    for f in a.folders
+                ],
+            }
+            for a in result.accounts
+        ],
+        "counts": {
+            "messages": sum(f.total for a in result.accounts for f in a.folders),
+            "malformed": sum(f.malformed for a in result.accounts for f in a.folders),
+            "module_errors": sum(
+                sum(f.errors.values()) for a in result.accounts for f in a.folders
+            ),
+        },
+        "dns": result.dns_stats,
+        "fetch": result.fetch_stats,
+        "module_counters": result.module_counters,
+        "warnings": result.warnings,
+        "outputs": outputs,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
