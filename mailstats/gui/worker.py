@@ -136,8 +136,12 @@ def start(
     # `started`, a job that finishes at once calls quit() before exec() is entered, the
     # quit is lost and the thread never ends (seen as a 30 s hang in teardown).
     thread.started.connect(job.run, Qt.ConnectionType.QueuedConnection)
-    job.done.connect(thread.quit)
-    job.failed.connect(thread.quit)
+    # Direct: quit() runs on the worker thread the moment the job ends. Auto-connected, it
+    # was queued to the GUI thread (where the QThread object lives), so a GUI thread that
+    # was already blocked in wait() at window close never delivered it and waited the full
+    # timeout for a job that had long finished. QThread.quit is thread-safe.
+    job.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    job.failed.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     jobs: list[tuple[QThread, QObject, Relay]] = owner.__dict__.setdefault("_jobs", [])
     entry = (thread, job, relay)
     jobs.append(entry)
