@@ -129,11 +129,17 @@ def _err(msg: str) -> None:
 
 
 def _open_gui(parser: argparse.ArgumentParser) -> int:
+    """The window; one line and exit 2 where it cannot open (never Qt's abort)."""
+    from mailstats.gui.display import HEADLESS, display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        _err(problem)
+        return EXIT_USAGE
     try:
         from mailstats.gui.app import main as gui_main
-    except ImportError:
-        parser.print_help()
-        _err("the desktop window needs PySide6: pip install 'mailstats[gui]'")
+    except ImportError as exc:  # a broken install: PySide6 is a dependency
+        _err(f"the desktop window needs PySide6 ({exc}): pip install mailstats; {HEADLESS}")
         return EXIT_USAGE
     return gui_main()
 
@@ -397,7 +403,8 @@ def _folders(accounts_file: str, name: str) -> int:
     from mailstats.sources import SourceError, guess_role, open_source
 
     try:
-        cfg = load_config(accounts_file)
+        # Listing is how a user decides the mapping: an account with none mapped yet is fine.
+        cfg = load_config(accounts_file, require_roles=False)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_USAGE

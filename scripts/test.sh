@@ -12,16 +12,25 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot
 [ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Qt's offscreen platform still loads these shared libraries.
-for lib in libEGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3 libGL.so.1; do
+for lib in libEGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libdbus-1.so.3 libGL.so.1 \
+           libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0; do
   ldconfig -p 2>/dev/null | grep -q "$lib" || need+=("$lib")
 done
+# A real X server for the test that opens the window, and the packaging metadata checkers.
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v xauth >/dev/null 2>&1 || need+=(xauth)
+command -v xwininfo >/dev/null 2>&1 || need+=(x11-utils)
+command -v desktop-file-validate >/dev/null 2>&1 || need+=(desktop-file-utils)
+command -v appstreamcli >/dev/null 2>&1 || need+=(appstream)
 if [ ${#need[@]} -gt 0 ]; then
   pkgs=()
   for n in "${need[@]}"; do
     case "$n" in
       libEGL.so.1) pkgs+=(libegl1) ;; libfontconfig.so.1) pkgs+=(libfontconfig1) ;;
       libxkbcommon.so.0) pkgs+=(libxkbcommon0) ;; libdbus-1.so.3) pkgs+=(libdbus-1-3) ;;
-      libGL.so.1) pkgs+=(libgl1) ;; *) pkgs+=("$n") ;;
+      libGL.so.1) pkgs+=(libgl1) ;; libxcb-icccm.so.4) pkgs+=(libxcb-icccm4) ;;
+      libxcb-keysyms.so.1) pkgs+=(libxcb-keysyms1) ;; libxcb-cursor.so.0) pkgs+=(libxcb-cursor0) ;;
+      *) pkgs+=("$n") ;;
     esac
   done
   echo "installing: ${pkgs[*]}"
@@ -35,7 +44,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv --system-site-packages .venv
   }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[gui,report,test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[report,test]'
 
 .venv/bin/python -m ruff check mailstats tests fixtures bench scripts
 export QT_QPA_PLATFORM=offscreen

@@ -135,3 +135,27 @@ def test_app_mode_accepts_no_accounts_and_unmapped_ones(tmp_path: Path) -> None:
     assert load_config(p, require_roles=False).accounts[0].roles() == {}
     # batch use fills the provider profile's folders (generic: INBOX, Junk, Sent)
     assert set(load_config(p).accounts[0].roles().values()) == {"ham", "spam", "sent"}
+
+
+def test_dump_config_round_trips_table_settings() -> None:
+    """Table-valued settings (dns_budgets) and any text (control characters too) come back
+    from the file the app writes exactly as they went in."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mailstats.accounts.config import Account, Config, dump_config, parse_config
+
+    @settings(derandomize=True, max_examples=200)
+    @given(
+        st.dictionaries(st.text(min_size=1, max_size=12), st.integers(0, 10**9), max_size=5),
+        st.text(max_size=20),
+    )
+    def check(budgets: dict[str, int], full_name: str) -> None:
+        cfg = Config()
+        cfg.settings.extra["dns_budgets"] = budgets
+        cfg.accounts.append(Account(name="a", path="/m", full_name=full_name))
+        again = parse_config(tomllib.loads(dump_config(cfg)), require_roles=False)
+        assert again.settings.extra["dns_budgets"] == budgets
+        assert again.accounts[0].full_name == full_name
+
+    check()

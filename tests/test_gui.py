@@ -237,7 +237,7 @@ def test_window_end_to_end_matches_batch(
     results.folder_box.setCurrentIndex(inbox)
     qtbot.waitUntil(lambda: ("dana", "INBOX") in results.tables, timeout=10000)
     results.check_box.setCurrentIndex(results.check_box.findData("received.from_match"))
-    results.value_box.setCurrentText("true")
+    results.value_box.setCurrentText("yes")
     assert results.messages.rowCount() == gui[("received.from_match", "ham")][0]
     results.message_view.selectRow(0)
     qtbot.waitUntil(lambda: results.header_text.toPlainText() != "", timeout=10000)
@@ -259,6 +259,7 @@ def test_window_end_to_end_matches_batch(
         qtbot.mouseClick(results.report_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: bool(opened), timeout=120000)
         assert opened == [str(out / "report.html")]
+        assert win.statusBar().currentMessage() == f"Wrote {out / 'report.html'}"
         assert "<html" in (out / "report.html").read_text(encoding="utf-8")[:200]
     close_window(win)
 

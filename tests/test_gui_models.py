@@ -234,3 +234,39 @@ def test_store_rename_moves_session_password(tmp_path: Path) -> None:
     assert store.session_passwords == {"b": "pw"}
     store.remove("b")
     assert store.accounts == [] and store.session_passwords == {}
+
+
+def test_counts_have_thousands_separators(qtbot: object) -> None:
+    summary = [
+        {
+            "account": "a",
+            "folder": "INBOX",
+            "role": "ham",
+            "check": "big",
+            "matched": 35048,
+            "applicable": 54278,
+            "total": 60000,
+        },
+        {
+            "account": "a",
+            "folder": "Junk",
+            "role": "spam",
+            "check": "big",
+            "matched": 7,
+            "applicable": 1000,
+            "total": 1000,
+        },
+    ]
+    model = ResultsModel()
+    model.set_rows(build_check_rows(summary))
+    assert model.data(model.index(0, ResultsModel.COL_HAM)) == "35,048 / 54,278"
+    assert model.data(model.index(0, ResultsModel.COL_SPAM)) == "7 / 1,000"
+
+
+def test_filter_words_are_the_cell_words() -> None:
+    from mailstats.gui.models import VALUE_FILTERS, VALUE_WORDS
+
+    assert set(VALUE_WORDS.values()) <= set(VALUE_FILTERS)
+    for word, want in VALUE_FILTERS.items():
+        if want is not None:
+            assert VALUE_WORDS[None if want == "none" else want] == word

@@ -367,9 +367,23 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    text = text.replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{text}"'
+    if isinstance(value, dict):  # settings.dns_budgets: an inline table, keys quoted
+        pairs = (f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(pairs) + " }"
+    return '"' + "".join(_toml_char(c) for c in str(value)) + '"'
+
+
+def _toml_char(c: str) -> str:
+    """One character of a TOML basic string: quotes, backslashes and control characters
+    escaped (TOML allows none of them raw; a full name pasted with a stray CR would
+    otherwise make the whole file unreadable)."""
+    if c == '"' or c == "\\":
+        return "\\" + c
+    if c in "\n\t":
+        return "\\n" if c == "\n" else "\\t"
+    if ord(c) < 0x20 or ord(c) == 0x7F:
+        return f"\\u{ord(c):04X}"
+    return c
 
 
 def dump_config(cfg: Config) -> str:

@@ -133,10 +133,13 @@ class MainWindow(QMainWindow):
         if STEPS[row] == "Folders":
             self.folders.refresh_accounts()
             self.folders.load()
+        elif STEPS[row] == "Modules":
+            self.modules.load()
         elif STEPS[row] == "Run":
             self.run.refresh_accounts()
 
     def _accounts_changed(self) -> None:
+        self.modules.load()  # an import replaces the settings too
         self.folders.refresh_accounts()
         self.run.refresh_accounts()
         if self.stack.currentWidget() is self.folders:
@@ -160,7 +163,9 @@ class MainWindow(QMainWindow):
 
     # -- messages ---------------------------------------------------------------------
     def say(self, text: str) -> None:
-        self.statusBar().showMessage(text, 15000)
+        # kept until the next message: "Wrote report.html" must still be there when the
+        # user looks back from the browser, and a long step's "Writing…" must not vanish
+        self.statusBar().showMessage(text)
 
     def show_error(self, text: str) -> None:
         self.last_error = text

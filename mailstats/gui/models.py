@@ -158,7 +158,7 @@ class ResultsModel(QAbstractTableModel):
             if col == self.COL_CHECK:
                 return value
             if col in (self.COL_HAM, self.COL_SPAM, self.COL_SENT):
-                return "–" if value[1] == 0 else f"{value[0]} / {value[1]}"
+                return "–" if value[1] == 0 else f"{value[0]:,} / {value[1]:,}"
             if col == self.COL_DELTA:
                 return "–" if value is None else f"{value:.1f} pts"
             if col == self.COL_GAIN:
@@ -202,7 +202,9 @@ def hour_distribution(tables: Iterable[Any]) -> dict[str, list[int]]:
     return out
 
 
-VALUE_FILTERS = {"any value": None, "true": True, "false": False, "not applicable": "none"}
+#: The filter's words are the cells' words (VALUE_WORDS): one wording everywhere.
+VALUE_WORDS = {True: "yes", False: "no", None: "n/a"}
+VALUE_FILTERS = {"any value": None, "yes": True, "no": False, "n/a": "none"}
 
 
 class MessagesModel(QAbstractTableModel):
@@ -267,7 +269,7 @@ class MessagesModel(QAbstractTableModel):
         if not self.check:
             return ""
         v = cols.get(self.check, [None] * (i + 1))[i]
-        return {True: "yes", False: "no", None: "n/a"}.get(v, str(v))
+        return VALUE_WORDS.get(v, str(v))
 
 
 def explain_text(info: Mapping[str, Any], checks: Iterable[str]) -> str:
@@ -277,7 +279,7 @@ def explain_text(info: Mapping[str, Any], checks: Iterable[str]) -> str:
         module, _, short = check.partition(".")
         values = info.get(module) or {}
         v = values.get(short)
-        shown = {True: "yes", False: "no", None: "n/a"}.get(v, str(v))
+        shown = VALUE_WORDS.get(v, str(v))
         why = (values.get("_why") or {}).get(short, "") if isinstance(values, dict) else ""
         if not why and values.get("_error"):
             why = f"module error: {values['_error']}"

@@ -43,7 +43,6 @@ class ModulesPage(QWidget):
         self.list.setAlternatingRowColors(True)
         self.list.setWordWrap(True)
         layout.addWidget(self.list, 1)
-        chosen = store.config.settings.modules
         for m in registry.modules:
             tags = []
             if m.opt_in:
@@ -57,25 +56,40 @@ class ModulesPage(QWidget):
             )
             item.setData(Qt.ItemDataRole.UserRole, m.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            on = (m.name in chosen) if chosen is not None else not m.opt_in
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self.list.addItem(item)
         for problem in registry.problems:
             bad = QListWidgetItem(f"⚠ {problem}")
             bad.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.list.addItem(bad)
-        self.list.itemChanged.connect(lambda _i: self._apply())
+        self.list.itemChanged.connect(lambda _i: self._modules_changed())
 
         form = QFormLayout()
-        self.dns = QLineEdit(", ".join(store.config.settings.dns_servers))
+        self.dns = QLineEdit()
         self.dns.setPlaceholderText("empty: the system resolver; e.g. 127.0.0.1:5353")
-        self.zones = QLineEdit(", ".join(store.config.settings.dnsbl_zones or []))
+        self.zones = QLineEdit()
         self.zones.setPlaceholderText("empty: the default blocklists")
-        self.dns.editingFinished.connect(self._apply)
-        self.zones.editingFinished.connect(self._apply)
+        self.dns.editingFinished.connect(self._dns_edited)
+        self.zones.editingFinished.connect(self._zones_edited)
         form.addRow("DNS servers:", self.dns)
         form.addRow("DNSBL zones:", self.zones)
         layout.addLayout(form)
+        self.load()
+
+    def load(self) -> None:
+        """Show the settings as they are now (after an import, too).
+
+        The controls only ever mirror the store: each one writes back its own key, and only
+        when the user changed it, so settings this page does not show are never touched.
+        """
+        settings = self.store.config.settings
+        chosen = settings.modules
+        self.list.blockSignals(True)
+        for m in self.registry.modules:
+            on = (m.name in chosen) if chosen is not None else not m.opt_in
+            self.set_checked(m.name, on)
+        self.list.blockSignals(False)
+        self.dns.setText(", ".join(settings.dns_servers))
+        self.zones.setText(", ".join(settings.dnsbl_zones or []))
 
     def selected(self) -> list[str]:
         out = []
@@ -92,13 +106,31 @@ class ModulesPage(QWidget):
             if item.data(Qt.ItemDataRole.UserRole) == name:
                 item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
-    def _apply(self) -> None:
+    def _modules_changed(self) -> None:
         settings = self.store.config.settings
         chosen = self.selected()
         default = [m.name for m in self.registry.modules if not m.opt_in]
         settings.modules = None if chosen == default else chosen
-        settings.dns_servers = [s.strip() for s in self.dns.text().split(",") if s.strip()]
-        zones = [z.strip() for z in self.zones.text().split(",") if z.strip()]
-        settings.dnsbl_zones = zones or None
+        self._save()
+
+    def _dns_edited(self) -> None:
+        settings = self.store.config.settings
+        servers = _split(self.dns.text())
+        if servers != settings.dns_servers:
+            settings.dns_servers = servers
+            self._save()
+
+    def _zones_edited(self) -> None:
+        settings = self.store.config.settings
+        zones = _split(self.zones.text())
+        if zones != (settings.dnsbl_zones or []):
+            settings.dnsbl_zones = zones or None
+            self._save()
+
+    def _save(self) -> None:
         self.store.save()
         self.changed.emit()
+
+
+def _split(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]

@@ -420,7 +420,12 @@ class ResultsPage(QWidget):
             return
         if path is None:
             start = str(QSettings().value("paths/export_dir", str(Path.home())))
-            path = QFileDialog.getExistingDirectory(self, "Export the CSV files to", start)
+            title = (
+                "Write the report (and the CSV files it is made from) to"
+                if then_report
+                else "Export the CSV files to"
+            )
+            path = QFileDialog.getExistingDirectory(self, title, start)
             if not path:
                 return
         QSettings().setValue("paths/export_dir", path)
