@@ -58,7 +58,13 @@ def test_thread_ends_while_gui_thread_is_blocked(
 
 
 def test_run_worker_thread_ends_while_gui_thread_is_blocked(qtbot: Any, qapp: Any) -> None:
+    class Cache:
+        def close(self) -> None:
+            pass
+
     class Engine:
+        cache = Cache()
+
         def run(self, accounts: list[Any], progress: Any, cancel: Any) -> str:
             progress("p")
             return "result"
