@@ -270,3 +270,27 @@ def test_filter_words_are_the_cell_words() -> None:
     for word, want in VALUE_FILTERS.items():
         if want is not None:
             assert VALUE_WORDS[None if want == "none" else want] == word
+
+
+def test_checks_table_ranks_by_the_conservative_score_and_marks_few_messages(
+    qtbot: object,
+) -> None:
+    if models._compute_indicators is None:
+        pytest.skip("mailstats.stats.indicators is not in this build")
+    # "tiny": a perfect split on 13 ham and 5 spam; "good": 90/100 vs 10/50 (see SUMMARY)
+    tiny = [
+        _row("w", "INBOX", "ham", "tiny", 13, 13, 13),
+        _row("w", "Junk", "spam", "tiny", 0, 5, 5),
+    ]
+    rows = build_check_rows(SUMMARY + tiny)
+    by = {r.check: r for r in rows}
+    assert by["tiny"].info_gain > by["good"].info_gain  # the raw gain would put it first
+    model = ResultsModel()
+    model.set_rows(rows)
+    model.sort(ResultsModel.COL_RANK, Qt.SortOrder.DescendingOrder)
+    assert [r.check for r in model.rows][:2] == ["good", "tiny"]
+    assert model.data(model.index(1, ResultsModel.COL_RANK)).endswith("⚠ few messages")
+    assert "⚠" not in model.data(model.index(0, ResultsModel.COL_RANK))
+    assert model.data(model.index(1, ResultsModel.COL_CHECK)) == "tiny"
+    tip = model.data(model.index(1, ResultsModel.COL_CHECK), Qt.ItemDataRole.ToolTipRole)
+    assert "fewer than 30" in tip

@@ -7,14 +7,18 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailstats.stats.indicators import (
     INDICATOR_COLUMNS,
     MAILBOX_COLUMNS,
+    MIN_DECIDED,
     compute_indicators,
     compute_mailboxes,
     info_gain,
     odds_ratio,
+    rank_score,
     so_ratio,
     wilson,
     write_indicators,
@@ -144,7 +148,9 @@ def test_check_always_none_and_true_everywhere() -> None:
     rows = compute_indicators(_summary())
     never = _by(rows, "all", "x.none")
     for col in INDICATOR_COLUMNS[6:]:
-        assert never[col] is None, col
+        if col != "few_messages":
+            assert never[col] is None, col
+    assert never["few_messages"] is True
     always = _by(rows, "a", "x.all")
     assert always["ham_rate"] == 1.0 and always["spam_rate"] == 1.0
     assert always["so_ratio"] == pytest.approx(0.5)
@@ -240,3 +246,98 @@ def test_accounts_with_different_checks() -> None:
     got = {(r["scope"], r["check"]) for r in compute_indicators(rows)}
     assert got == {("all", "x"), ("all", "y"), ("a", "x"), ("b", "y")}
     assert {(r["account"], r["check"]) for r in compute_mailboxes(rows)} == {("a", "x"), ("b", "y")}
+
+
+def _mi_bits(table: list[list[float]]) -> float:
+    """Mutual information of a 2x2 table of (possibly fractional) counts, from its cells."""
+    n = sum(map(sum, table))
+    rows = [sum(r) for r in table]
+    cols = [table[0][j] + table[1][j] for j in range(2)]
+    return sum(
+        table[i][j] / n * math.log2(table[i][j] * n / (rows[i] * cols[j]))
+        for i in range(2)
+        for j in range(2)
+        if table[i][j] > 0
+    )
+
+
+def test_rank_score_is_info_gain_at_the_near_wilson_bounds() -> None:
+    # 90/100 ham vs 10/50 spam: ham rate down to its lower bound, spam up to its upper bound.
+    ham_low = _wilson_closed_form(90, 100)[0]
+    spam_high = _wilson_closed_form(10, 50)[1]
+    table = [[ham_low * 100, (1 - ham_low) * 100], [spam_high * 50, (1 - spam_high) * 50]]
+    assert rank_score(90, 100, 10, 50) == pytest.approx(_mi_bits(table), rel=1e-9)
+    # the mirror image (check points to spam) scores the same
+    assert rank_score(10, 50, 90, 100) == pytest.approx(rank_score(90, 100, 10, 50) or 0)
+    # overlapping intervals guarantee nothing
+    assert rank_score(6, 10, 4, 10) == 0.0
+    assert rank_score(5, 5, 0, 0) is None
+
+
+@settings(derandomize=True, max_examples=300)
+@given(
+    st.integers(1, 400), st.integers(1, 400), st.floats(0, 1), st.floats(0, 1), st.integers(2, 6)
+)
+def test_rank_score_bounded_by_info_gain_and_grows_with_evidence(
+    n_ham: int, n_spam: int, p_ham: float, p_spam: float, k: int
+) -> None:
+    a, b = round(p_ham * n_ham), round(p_spam * n_spam)
+    score = rank_score(a, n_ham, b, n_spam)
+    gain = info_gain(a, n_ham, b, n_spam)
+    assert score is not None and gain is not None
+    assert 0.0 <= score <= gain + 1e-12
+    # the same rates measured on k times the messages never score lower
+    more = rank_score(k * a, k * n_ham, k * b, k * n_spam)
+    assert more is not None and more >= score - 1e-12
+
+
+def test_small_sample_never_outranks_a_well_measured_separator() -> None:
+    rows: list[dict] = []
+
+    def add(check: str, role: str, matched: int, n: int) -> None:
+        rows.append(
+            {
+                "account": "a",
+                "folder": role,
+                "role": role,
+                "check": check,
+                "matched": matched,
+                "applicable": n,
+                "total": n,
+            }
+        )
+
+    # 13 ham all True, 5 spam all False: a perfect split on 18 messages
+    add("x.tiny", "ham", 13, 13)
+    add("x.tiny", "spam", 0, 5)
+    # 80 % vs 20 % on 1000 messages each
+    add("x.solid", "ham", 800, 1000)
+    add("x.solid", "spam", 200, 1000)
+    out = [r for r in compute_indicators(rows) if r["scope"] == "all"]
+    by = {r["check"]: r for r in out}
+    assert by["x.tiny"]["info_gain"] > by["x.solid"]["info_gain"]  # the raw gain is fooled
+    assert [r["check"] for r in out] == ["x.solid", "x.tiny"]
+    assert by["x.tiny"]["few_messages"] is True and by["x.solid"]["few_messages"] is False
+    assert MIN_DECIDED == 30
+
+
+def test_few_messages_threshold_is_per_class() -> None:
+    def one(ham: int, spam: int) -> bool:
+        rows = [
+            {
+                "account": "a",
+                "folder": r,
+                "role": r,
+                "check": "c.x",
+                "matched": 0,
+                "applicable": n,
+                "total": n,
+            }
+            for r, n in (("ham", ham), ("spam", spam))
+        ]
+        return compute_indicators(rows)[0]["few_messages"]
+
+    assert one(30, 30) is False
+    assert one(29, 1000) is True
+    assert one(1000, 29) is True
+    assert one(1000, 0) is True

@@ -37,6 +37,8 @@ class CheckRow:
     check: str
     counts: dict[str, list[int]] = field(default_factory=dict)  # role -> [matched, applicable]
     info_gain: float | None = None
+    rank_score: float | None = None
+    few_messages: bool = False
 
     def pct(self, role: str) -> float | None:
         matched, applicable = self.counts.get(role, [0, 0])
@@ -74,15 +76,23 @@ def build_check_rows(
             indicators = []  # the table still shows counts; ranking falls back to the gap
         for ind in indicators:
             if ind["scope"] == scope and ind["check"] in rows:
-                rows[ind["check"]].info_gain = ind["info_gain"]
+                row = rows[ind["check"]]
+                row.info_gain = ind["info_gain"]
+                row.rank_score = ind.get("rank_score")
+                row.few_messages = bool(ind.get("few_messages"))
     return list(rows.values())
 
 
-def separation_key(row: CheckRow) -> tuple[float, float]:
-    """Best separating first: info gain when known, then the rate gap."""
+def separation_key(row: CheckRow) -> tuple[float, float, float]:
+    """Best separating first, as indicators.csv ranks: the conservative rank score (info gain
+    at the Wilson bounds, so a check seen on a handful of messages cannot top the list), then
+    info gain, then the rate gap; without the statistics module, the rate gap alone."""
+    score = row.rank_score if row.rank_score is not None else -1.0
     gain = row.info_gain if row.info_gain is not None else -1.0
     delta = row.delta if row.delta is not None else -1.0
-    return (-gain, -delta) if _compute_indicators is not None else (-delta, -gain)
+    if _compute_indicators is None:
+        return (-delta, -gain, -score)
+    return (-score, -gain, -delta)
 
 
 def _fmt_pct(value: float | None) -> str:
@@ -102,9 +112,11 @@ class ResultsModel(QAbstractTableModel):
         "Info gain\n(bits)",
         "Sent matched\n/ applicable",
         "Sent\n%",
+        "Rank score\n(bits, conservative)",
     ]
     COL_CHECK, COL_HAM, COL_HAM_PCT, COL_SPAM, COL_SPAM_PCT = 0, 1, 2, 3, 4
-    COL_DELTA, COL_GAIN, COL_SENT, COL_SENT_PCT = 5, 6, 7, 8
+    COL_DELTA, COL_GAIN, COL_SENT, COL_SENT_PCT, COL_RANK = 5, 6, 7, 8, 9
+    FEW_TIP = "few messages: fewer than 30 decided ham or spam messages, so the rates are uncertain"
     _ROLE_COLS = {1: ("ham", False), 2: ("ham", True), 3: ("spam", False), 4: ("spam", True)}
     _ROLE_COLS.update({7: ("sent", False), 8: ("sent", True)})
 
@@ -132,6 +144,11 @@ class ResultsModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 if section == self.COL_GAIN:
                     return "How much knowing this check tells about ham vs spam (higher is better)"
+                if section == self.COL_RANK:
+                    return (
+                        "What ranks the checks: the information gain at the ends of the Wilson "
+                        "95 % intervals closest to each other, so small samples rank low"
+                    )
                 if section in (self.COL_HAM, self.COL_SPAM, self.COL_SENT):
                     return "matched: the check was true; applicable: it could be decided"
         return None
@@ -144,6 +161,8 @@ class ResultsModel(QAbstractTableModel):
             return row.delta
         if col == self.COL_GAIN:
             return row.info_gain
+        if col == self.COL_RANK:
+            return row.rank_score
         role, pct = self._ROLE_COLS[col]
         return row.pct(role) if pct else tuple(row.counts.get(role, [0, 0]))
 
@@ -163,11 +182,16 @@ class ResultsModel(QAbstractTableModel):
                 return "–" if value is None else f"{value:.1f} pts"
             if col == self.COL_GAIN:
                 return "–" if value is None else f"{value:.3f}"
+            if col == self.COL_RANK:
+                text = "–" if value is None else f"{value:.3f}"
+                return f"{text} ⚠ few messages" if row.few_messages else text
             return _fmt_pct(value)
         if role == Qt.ItemDataRole.TextAlignmentRole and col != self.COL_CHECK:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and col in (self.COL_HAM, self.COL_SPAM):
             return "matched: the check was true; applicable: it could be decided"
+        if role == Qt.ItemDataRole.ToolTipRole and row.few_messages:
+            return self.FEW_TIP
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

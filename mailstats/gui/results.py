@@ -254,8 +254,8 @@ class ResultsPage(QWidget):
         rows = build_check_rows(self.summary, account)
         self.model.set_rows(rows)
         col = (
-            ResultsModel.COL_GAIN
-            if any(r.info_gain is not None for r in rows)
+            ResultsModel.COL_RANK
+            if any(r.rank_score is not None for r in rows)
             else (ResultsModel.COL_DELTA)
         )
         self.view.sortByColumn(col, Qt.SortOrder.DescendingOrder)

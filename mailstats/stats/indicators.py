@@ -19,8 +19,17 @@ Definitions (the `indicators.csv` contract in DESIGN.md):
 Undefined values are None (an empty CSV cell), never a division by zero: an account without a
 spam folder has no spam rate, no so_ratio, no info gain and no odds ratio.
 
+- rank_score: the information gain the counts *guarantee*: ham and spam rates moved to the
+  ends of their Wilson 95 % intervals that lie closest to each other, and the information gain
+  computed at those rates (0 when the intervals overlap). A check seen on 13 ham and 5 spam
+  messages has wide intervals and so a small score, however clean its raw split looks: the
+  ranking rewards separation that the sample size supports. None when a class has no
+  applicable message.
+- few_messages: 1 when either class has fewer than MIN_DECIDED (30) applicable (decided)
+  messages, so even its rank_score rests on little evidence; 0 otherwise.
+
 Row order: scope `all` first, then accounts in order of first appearance in summary.csv;
-within a scope by info_gain descending (undefined last), ties by check name.
+within a scope by rank_score descending (undefined last), then info_gain, then check name.
 """
 
 from __future__ import annotations
@@ -48,7 +57,12 @@ INDICATOR_COLUMNS = [
     "so_ratio",
     "info_gain",
     "odds_ratio",
+    "rank_score",
+    "few_messages",
 ]
+
+#: Below this many decided messages in either class a check is flagged `few_messages`.
+MIN_DECIDED = 30
 
 MAILBOX_COLUMNS = [
     "account",
@@ -130,6 +144,50 @@ def so_ratio(ham_rate: float | None, spam_rate: float | None) -> float | None:
     if ham_rate is None or spam_rate is None or ham_rate + spam_rate == 0:
         return None
     return spam_rate / (ham_rate + spam_rate)
+
+
+def rank_score(
+    ham_matched: int, ham_applicable: int, spam_matched: int, spam_applicable: int
+) -> float | None:
+    """Information gain at the Wilson bounds: the separation the sample size guarantees.
+
+    The rate of the class that matches more is lowered to its interval's lower bound and the
+    other class's rate raised to its upper bound; when they meet, nothing is guaranteed and the
+    score is 0. Class sizes stay as measured, so the score is in the same bits as info_gain
+    and never exceeds it.
+    """
+    ham = wilson(ham_matched, ham_applicable)
+    spam = wilson(spam_matched, spam_applicable)
+    if ham is None or spam is None:
+        return None
+    if ham_matched / ham_applicable >= spam_matched / spam_applicable:
+        p_ham, p_spam = ham[0], spam[1]
+        if p_ham <= p_spam:
+            return 0.0
+    else:
+        p_ham, p_spam = ham[1], spam[0]
+        if p_spam <= p_ham:
+            return 0.0
+    gain = info_gain_rates(p_ham, ham_applicable, p_spam, spam_applicable)
+    full = info_gain(ham_matched, ham_applicable, spam_matched, spam_applicable)
+    return min(gain, full) if full is not None else gain
+
+
+def info_gain_rates(p_ham: float, n_ham: int, p_spam: float, n_spam: int) -> float:
+    """info_gain for rates rather than counts (fractional matched counts are fine)."""
+    n = n_ham + n_spam
+    ham_m, spam_m = p_ham * n_ham, p_spam * n_spam
+    matched = ham_m + spam_m
+    h_label = _entropy([n_ham, n_spam])
+    h_cond = (matched / n) * _entropy([ham_m, spam_m]) + ((n - matched) / n) * _entropy(
+        [n_ham - ham_m, n_spam - spam_m]
+    )
+    return max(0.0, h_label - h_cond)
+
+
+def few_messages(ham_applicable: int, spam_applicable: int) -> bool:
+    """Fewer than MIN_DECIDED decided messages in either class."""
+    return min(ham_applicable, spam_applicable) < MIN_DECIDED
 
 
 @dataclass
@@ -214,16 +272,21 @@ def _indicator_row(scope: str, check: str, c: _Counts) -> dict[str, Any]:
         "so_ratio": so_ratio(ham_rate, spam_rate),
         "info_gain": info_gain(*args),
         "odds_ratio": odds_ratio(*args),
+        "rank_score": rank_score(*args),
+        "few_messages": few_messages(c.ham_applicable, c.spam_applicable),
     }
 
 
-def _rank_key(row: Mapping[str, Any]) -> tuple[int, float, str]:
-    gain = row["info_gain"]
-    return (1, 0.0, row["check"]) if gain is None else (0, -gain, row["check"])
+def rank_key(row: Mapping[str, Any]) -> tuple[int, float, float, str]:
+    """Sort key: rank_score descending, undefined last, then info gain, then the name."""
+    score, gain = row.get("rank_score"), row.get("info_gain")
+    if score is None:
+        return (1, 0.0, 0.0, str(row["check"]))
+    return (0, -score, -(gain or 0.0), str(row["check"]))
 
 
 def compute_indicators(summary_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """indicators.csv rows: scope `all` then one scope per account, ranked by info gain."""
+    """indicators.csv rows: scope `all` then one scope per account, ranked by rank_score."""
     accounts, checks, counts = _aggregate(summary_rows)
     out: list[dict[str, Any]] = []
     for scope in [ALL_SCOPE, *accounts]:
@@ -232,7 +295,7 @@ def compute_indicators(summary_rows: Iterable[Mapping[str, Any]]) -> list[dict[s
             for check in checks
             if (scope, check) in counts  # an account need not have every check's rows
         ]
-        out.extend(sorted(rows, key=_rank_key))
+        out.extend(sorted(rows, key=rank_key))
     return out
 
 
