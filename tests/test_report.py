@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailstats.stats.combined import load_messages
 from mailstats.stats.report import labels_sentence, phi_matrix, write_report
+from mailstats.stats.report_messages import age_buckets
 
 BASE = ["account", "folder", "role", "uid", "message_id", "date", "from_address", "origin_ip"]
 EVIL_ACCOUNT = "<script>alert('x')</script>"
@@ -125,7 +128,7 @@ def test_out_path_and_degraded_report(tmp_path: Path) -> None:
     out = write_report(d, tmp_path / "elsewhere.html")
     assert out == tmp_path / "elsewhere.html"
     html = out.read_text()
-    assert "No mailbox has both ham and spam" in html
+    assert "too few for the per-mailbox scatter plots" in html
     assert "No datetime.hour column" in html
     assert "No network checks" in html
     assert "Fewer than two checks" in html
@@ -177,3 +180,70 @@ def test_phi_matrix_by_hand(tmp_path: Path) -> None:
     assert phi[0, 2] == pytest.approx(-1.0)
     assert phi[0, 0] == pytest.approx(1.0)
     assert np.isnan(phi[0, 3]) and np.isnan(phi[3, 3])
+
+
+def test_scatter_from_three_mailboxes_table_below(tmp_path: Path) -> None:
+    def results(name: str, accounts: list[str]) -> str:
+        msgs = [
+            {"account": a, "folder": role, "role": role, "uid": str(i), "c.x": str(i % 2)}
+            for a in accounts
+            for role in ("ham", "spam")
+            for i in range(6)
+        ]
+        return write_report(make_results(tmp_path / name, msgs, ["c.x"], [])).read_text()
+
+    two = results("two", ["m1", "m2"])
+    assert "too few for the per-mailbox scatter plots" in two
+    per_mailbox = two.split("<h2>Per mailbox</h2>")[1]
+    assert "data:image/png" not in per_mailbox.split("<h2>")[0]
+    assert '<td class="l">m2</td><td class="l">c.x</td><td>3/6</td>' in per_mailbox
+    three = results("three", ["m1", "m2", "m3"]).split("<h2>Per mailbox</h2>")[1]
+    assert "data:image/png" in three.split("<h2>")[0] and "too few" not in three
+
+
+def test_run_table_counts_errors_and_ranking_is_explained(tmp_path: Path) -> None:
+    msgs = [{"account": "a", "folder": "INBOX", "role": "ham", "uid": "1", "c.x": "1"}]
+    folders = [
+        {"folder": "INBOX", "role": "ham", "total": 1, "errors": {}},
+        {"folder": "Junk", "role": "spam", "total": 1, "errors": {"dkim": 2, "spf": 1}},
+    ]
+    accounts = [{"name": "a", "labels": "hand", "status": "ok", "folders": folders}]
+    d = make_results(tmp_path / "err", msgs, ["c.x"], [], accounts=accounts)
+    html = write_report(d).read_text()
+    assert "{}" not in html and "{&#x27;" not in html
+    assert "<td>0</td></tr>" in html and "<td>3 (dkim 2, spf 1)</td>" in html
+    assert "How checks are ranked" in html and "Wilson" in html
+
+
+def test_report_is_listed_in_the_manifest_outputs(tmp_path: Path) -> None:
+    msgs = [{"account": "a", "folder": "INBOX", "role": "ham", "uid": "1", "c.x": "1"}]
+    d = make_results(tmp_path / "m", msgs, ["c.x"], [])
+    manifest = json.loads((d / "manifest.json").read_text())
+    manifest["outputs"] = ["summary.csv", "manifest.json"]
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    write_report(d, tmp_path / "elsewhere.html")  # not in the folder: not listed
+    assert json.loads((d / "manifest.json").read_text())["outputs"] == manifest["outputs"]
+    write_report(d)
+    write_report(d)
+    outputs = json.loads((d / "manifest.json").read_text())["outputs"]
+    assert outputs == ["summary.csv", "manifest.json", "report.html"]
+
+
+@settings(derandomize=True, max_examples=200)
+@given(st.lists(st.floats(0, 5000), min_size=1, max_size=300))
+def test_age_buckets_cover_every_age_and_split_by_quantiles(ages: list[float]) -> None:
+    arr = np.array(ages)
+    buckets = age_buckets(arr)
+    assert 1 <= len(buckets) <= 4
+    counts = [int(((arr >= lo) & (arr < hi)).sum()) for _label, lo, hi in buckets]
+    assert sum(counts) == len(arr)  # every age in exactly one bucket (they do not overlap)
+    if len(set(ages)) >= 40 and len(ages) >= 200:  # distinct enough: about a quarter each
+        assert max(counts) <= 0.5 * len(arr)
+
+
+def test_age_buckets_fit_an_archive_of_old_mail() -> None:
+    # fixed bins would put all of this in "> 1 year"
+    ages = np.linspace(400, 3000, 101)
+    buckets = age_buckets(ages)
+    assert len(buckets) == 4
+    assert [int(((ages >= lo) & (ages < hi)).sum()) for _l, lo, hi in buckets] == [25, 25, 25, 26]
