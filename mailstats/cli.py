@@ -8,6 +8,7 @@ Without arguments the desktop window opens (when PySide6 is installed).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -192,6 +193,13 @@ def run_batch(
     scheduler = scheduler or cfg.settings.extra.get("scheduler") or None
     if plan:
         return _plan(cfg, accounts, jobs, scheduler)
+    if scheduler and importlib.util.find_spec("distributed") is None:
+        _err(
+            f"--scheduler {scheduler} needs dask.distributed, which is not installed: "
+            "pip install 'mailstats[cluster]'"
+        )
+        engine.cache.close()
+        return EXIT_USAGE
     reporter = ProgressReporter(quiet=quiet, accounts=len(accounts))
     cancel = threading.Event()
     results: Any = None
@@ -216,16 +224,19 @@ def run_batch(
     except (OSError, RuntimeError) as exc:  # cluster unreachable, optional extra missing
         _err(str(exc))
         return EXIT_FAILED
-    written = write_outputs(results, result, out_dir)
+    run_info = {"jobs": 1 if scheduler else jobs, "scheduler": scheduler}
+    written = write_outputs(results, result, out_dir, run_info=run_info)
     results.close()
     if anonymize:
         written += _anonymize(Path(out_dir))
     if report:
-        rc = _report(out_dir, None)
+        rc = _report(out_dir, None, announce=False)
         if rc != EXIT_OK:
             return rc
+        written.append("report.html")
     if not quiet:
         print_table(result)
+        print_ranking(result)
         print(f"\nwrote {', '.join(written)} to {out_dir}/")
     for w in result.warnings:
         _err(f"warning: {w}")
@@ -368,7 +379,43 @@ class ProgressReporter:
                 print(f"{label}: {p.done}/{p.total}", file=sys.stderr, flush=True)
 
 
-def _report(results: str, output: str | None) -> int:
+def print_ranking(result: Any, top: int = 5) -> None:
+    """The best separating checks over every mailbox, with their Wilson 95 % intervals, in
+    the order indicators.csv ranks them (the conservative score: see indicators.py)."""
+    try:
+        from mailstats.stats.indicators import MIN_DECIDED, compute_indicators
+    except ImportError:  # built without the statistics module
+        return
+    from mailstats.stats.export import SUMMARY_COLUMNS, summary_rows
+
+    rows = [dict(zip(SUMMARY_COLUMNS, r, strict=True)) for r in summary_rows(result)]
+    ranked = [
+        r for r in compute_indicators(rows) if r["scope"] == "all" and r["rank_score"] is not None
+    ]
+    if not ranked:
+        print("\nRanking: no check was decided on both ham and spam messages.")
+        return
+    print(
+        "\nRanking over all mailboxes (ham % and spam % with Wilson 95 % intervals;\n"
+        "score: information gain at the intervals' near ends, in bits):"
+    )
+    width = max(len(r["check"]) for r in ranked[:top])
+
+    def rate(r: dict[str, Any], role: str) -> str:
+        p, lo, hi = r[f"{role}_rate"], r[f"{role}_rate_low"], r[f"{role}_rate_high"]
+        return f"{role} {100 * p:5.1f} % [{100 * lo:5.1f}-{100 * hi:5.1f}]"
+
+    for i, r in enumerate(ranked[:top], 1):
+        few = f"  few messages (< {MIN_DECIDED} in a class)" if r["few_messages"] else ""
+        print(
+            f"  {i}. {r['check']:<{width}}  {rate(r, 'ham')}  {rate(r, 'spam')}  "
+            f"score {r['rank_score']:.3f}{few}"
+        )
+    if len(ranked) > top:
+        print(f"  ... {len(ranked) - top} more in indicators.csv")
+
+
+def _report(results: str, output: str | None, announce: bool = True) -> int:
     try:
         from mailstats.stats.report import write_report
     except ImportError as exc:
@@ -380,7 +427,8 @@ def _report(results: str, output: str | None) -> int:
         _err(f"{results}: no summary.csv here; run mailstats --batch first")
         return EXIT_USAGE
     path = write_report(results, output)
-    print(f"wrote {path}")
+    if announce:
+        print(f"wrote {path}")
     return EXIT_OK
 
 

@@ -140,3 +140,40 @@ def test_plan_prints_counts_and_fetches_nothing(four_accounts: Path, tmp_path: P
     assert not out.exists()  # nothing written
     time.sleep(0.5)
     assert sum(s["hdr_count"] for s in dovecot.session_counters()) == before
+
+
+def test_dask_progress_arrives_while_accounts_run(four_accounts: Path, tmp_path: Path,
+                                                  cluster) -> None:  # fmt: skip
+    from mailstats.accounts.config import load_config
+    from mailstats.run.parallel import run_dask
+
+    lc, client = cluster
+    text = four_accounts.read_text()
+    cfg_path = tmp_path / "cluster.toml"
+    cfg_path.write_text("\n".join(x for x in text.splitlines() if not x.startswith("cache =")))
+    cfg = load_config(cfg_path)
+    seen: list = []
+    result, _tables = run_dask(cfg, cfg.accounts, lc.scheduler_address, seen.append, client)
+    assert all(a.status == "ok" for a in result.accounts)
+    finished = [p.account for p in seen if p.phase == "finished"]
+    assert sorted(finished) == ["acct0", "acct1", "acct2", "acct3"]
+    for name in finished:
+        working = [p for p in seen if p.account == name and p.phase not in ("finished",)]
+        assert working, f"no progress from {name} before it finished"
+        ends = [i for i, p in enumerate(seen) if p.account == name and p.phase == "finished"]
+        assert seen.index(working[0]) < ends[0]
+    # message counts as they come: some folder reports a count below its total
+    assert any(0 < p.done < p.total or (p.done == p.total and p.total > 1) for p in seen)
+
+
+def test_dask_run_records_the_scheduler(four_accounts: Path, tmp_path: Path, cluster) -> None:
+    import json
+
+    lc, _client = cluster
+    text = four_accounts.read_text()
+    cfg = tmp_path / "cluster.toml"
+    cfg.write_text("\n".join(line for line in text.splitlines() if not line.startswith("cache =")))
+    out = tmp_path / "dask"
+    assert run_batch(str(cfg), str(out), quiet=True, scheduler=lc.scheduler_address) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scheduler"] == lc.scheduler_address

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -161,8 +163,34 @@ def run_threads(
 # -- Dask ---------------------------------------------------------------------------------
 
 
-def _account_task(config: Config, account: Account) -> RunResult:
-    """Runs on a Dask worker: one account, the worker's own cache, tables shipped back."""
+#: A worker sends at most this many progress events per second per account (plus the last).
+PROGRESS_PER_S = 4.0
+
+
+def _worker_progress(topic: str) -> Callable[[Progress], None]:
+    """Progress on a worker, sent to the client as Dask events on `topic` (throttled)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    last: dict[tuple[str, str], float] = {}
+
+    def send(p: Progress) -> None:
+        if p.phase == "finished":  # the client reports it when the task's result arrives
+            return
+        now = time.monotonic()
+        key = (p.folder, p.phase)
+        if p.done != p.total and now - last.get(key, 0.0) < 1.0 / PROGRESS_PER_S:
+            return
+        last[key] = now
+        worker.log_event(topic, [p.account, p.folder, p.phase, p.done, p.total, p.message])
+
+    return send
+
+
+def _account_task(config: Config, account: Account, topic: str | None = None) -> RunResult:
+    """Runs on a Dask worker: one account, the worker's own cache, tables shipped back.
+
+    With a topic, the engine's progress goes back to the client as events while it runs."""
     cfg = Config(settings=config.settings, accounts=[account], path=None)
     if not cfg.settings.cache:
         worker = os.environ.get("DASK_WORKER_NAME") or str(os.getpid())
@@ -171,8 +199,9 @@ def _account_task(config: Config, account: Account) -> RunResult:
         base = default_cache_path()
         cfg.settings.cache = str(base.with_name(f"cache-{_safe(worker)}.sqlite"))
     engine = Engine(cfg)
+    progress = _worker_progress(topic) if topic else None
     try:
-        result = engine.run([account])  # every FolderResult carries its table
+        result = engine.run([account], progress=progress)  # each FolderResult carries its table
         result.modules = snapshot_modules(result)  # type: ignore[assignment]
         return result
     finally:
@@ -190,7 +219,12 @@ def run_dask(
     progress: Callable[[Progress], None] | None = None,
     client: Any = None,
 ) -> tuple[RunResult, RunResults]:
-    """One task per account on a Dask cluster; a lost worker's account is retried once."""
+    """One task per account on a Dask cluster; a lost worker's account is retried once.
+
+    Progress arrives as it happens: workers send the engine's progress as Dask events on a
+    topic of this run, and each account's end is reported as its task completes. Both reach
+    `progress` under one lock (events come in on the client's own thread).
+    """
     try:
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
@@ -199,6 +233,23 @@ def run_dask(
         ) from exc
     own = client is None
     client = client or Client(scheduler, timeout="30s")
+    lock = threading.Lock()
+    topic = f"mailstats-progress-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def report(p: Progress) -> None:
+        if progress is not None:
+            with lock:
+                progress(p)
+
+    def on_event(event: Any) -> None:
+        try:
+            account, folder, phase, done, total, message = event[1]
+            report(Progress(str(account), str(folder), str(phase), int(done), int(total), message))
+        except (TypeError, ValueError):  # not one of ours: ignore it
+            return
+
+    if progress is not None:
+        client.subscribe_topic(topic, on_event)
     try:
         shared = split_budgets(config, len(accounts))
         futures = {
@@ -206,6 +257,7 @@ def run_dask(
                 _account_task,
                 shared,
                 acct,
+                topic if progress is not None else None,
                 key=f"mailstats-{acct.name}-{os.getpid()}",
                 retries=1,
                 pure=False,
@@ -226,10 +278,11 @@ def run_dask(
                     f"failed on the cluster: {type(exc).__name__}: {exc}",
                 )
                 status = "failed"
-            if progress is not None:
-                progress(Progress(acct.name, "", "finished", 1, 1, status))
+            report(Progress(acct.name, "", "finished", 1, 1, status))
         parts = [done[a.name] for a in accounts]
     finally:
+        if progress is not None:
+            client.unsubscribe_topic(topic)
         if own:
             client.close()
     result = merge(config, parts)

@@ -104,16 +104,21 @@ def message_rows(results: Any, result: Any, now: float | None = None) -> Iterabl
                 cells.append([_CHECK_CELL.get(v, "") for v in cols[c]])
             for e in extras:
                 cells.append([safe_cell(v) for v in cols[e]])
-            cells.append(
-                ["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]]
-            )
+            cells.append(["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]])
             yield from (list(row) for row in zip(*cells, strict=True))
 
 
-def write_outputs(results: Any, result: Any, out_dir: str | os.PathLike[str]) -> list[str]:
+def write_outputs(
+    results: Any,
+    result: Any,
+    out_dir: str | os.PathLike[str],
+    run_info: dict[str, Any] | None = None,
+) -> list[str]:
     """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json.
 
-    `results` reads the per-message values (a `RunResults`, or an engine's `table_for`)."""
+    `results` reads the per-message values (a `RunResults`, or an engine's `table_for`).
+    run_info: how the run was executed (`jobs`, `scheduler`), added to the manifest's keys.
+    """
     from mailstats.stats.manifest import manifest
 
     out = Path(out_dir)
@@ -127,6 +132,7 @@ def write_outputs(results: Any, result: Any, out_dir: str | os.PathLike[str]) ->
     written.extend(_derived(out))
     written.append("manifest.json")
     data = manifest(result, written)
+    data.update(run_info or {})
     tmp = out / "manifest.json.part"
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, out / "manifest.json")
