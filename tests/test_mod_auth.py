@@ -253,3 +253,40 @@ def test_outlook_with_configured_ids() -> None:
     assert (r["dkim_pass"], r["spf_pass"], r["dmarc_pass"]) == (None, False, None)
     r = MOD.evaluate(msg(OUTLOOK), services(settings={"authserv_ids": ["solarjuice.co.uk"]}))
     assert r["spf_pass"] is True  # what the user asked for: that host's verdict
+
+
+def _auth_values() -> list[str]:
+    from mod_local_support import CORPUS
+
+    from fixtures.generator import generate_mailbox
+    from mailstats.mail.message import Message
+    from mailstats.sources.local import split_header
+
+    raws = [g.raw for msgs in generate_mailbox(seed=3, n_ham=150, n_spam=100).folders.values()
+            for g in msgs]  # fmt: skip
+    raws += [p.read_bytes() for p in sorted(CORPUS.rglob("*.eml"))] if CORPUS.is_dir() else []
+    values = []
+    for raw in raws:
+        m = Message("a", "f", 1, split_header(raw))
+        values += m.header_all("Authentication-Results")
+        values += m.header_all("ARC-Authentication-Results")
+    return values
+
+
+def test_tolerant_scan_agrees_with_the_strict_parser_wherever_it_parses() -> None:
+    """The strict RFC 8601 parser (authres) is the oracle for every header it accepts."""
+    import authres
+
+    accepted = 0
+    for value in _auth_values():
+        try:
+            strict = authres.AuthenticationResultsHeader.parse_value(value)
+        except Exception:  # noqa: BLE001 - rejected by the strict parser: nothing to compare
+            continue
+        accepted += 1
+        want = (
+            str(strict.authserv_id or "").strip().lower(),
+            [(str(r.method).lower(), str(r.result).lower()) for r in strict.results],
+        )
+        assert parse_auth_results(value) == want, value
+    assert accepted >= 100

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import mailbox
+import mmap
+import os
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,6 @@ from mailstats.mail.message import (
     MAX_HEADER_BYTES,
     MAX_RAW_BYTES,
     MimePart,
-    parse_fields,
 )
 from mailstats.mail.structure import parts_from_bytes, scan_parts
 from mailstats.sources import (
@@ -31,6 +33,10 @@ from mailstats.sources import (
     decode_slice,
     text_sections,
 )
+
+_FROM_LINE = re.compile(rb"(?m)^From ")
+#: Header bytes that identify an mbox message (with its From_ line).
+_ID_BYTES = 4096
 
 
 def split_header(raw: bytes) -> bytes:
@@ -43,15 +49,63 @@ def split_header(raw: bytes) -> bytes:
     return head
 
 
+class _Mbox:
+    """A read-only mbox file, its table of contents built by one regex scan for From_ lines.
+
+    The same reading as the mailbox module's (every line starting "From " begins a message;
+    the blank line before it belongs to the separator), without its line-by-line loop, which
+    cost more than analysing the messages. The file is opened read-only (mailbox.mbox opens
+    it for writing when it may).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("rb")
+        self._toc = self._scan()
+
+    def _scan(self) -> list[tuple[int, int]]:
+        size = os.fstat(self._fh.fileno()).st_size
+        if size == 0:
+            return []
+        with mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            starts = [m.start() for m in _FROM_LINE.finditer(mm)]
+            ends = starts[1:] + [size] if starts else []
+            toc = []
+            for start, end in zip(starts, ends, strict=True):
+                # the separator's blank line is not part of the message
+                stop = end - 1 if end - start >= 2 and mm[end - 2 : end] == b"\n\n" else end
+                toc.append((start, stop))
+        return toc
+
+    def keys(self) -> list[int]:
+        return list(range(len(self._toc)))
+
+    def from_line_and_head(self, key: int, limit: int) -> tuple[bytes, bytes]:
+        """The From_ line and at most `limit` bytes after it."""
+        start, stop = self._toc[key]
+        self._fh.seek(start)
+        from_line = self._fh.readline()
+        return from_line, self._fh.read(max(0, min(limit, stop - self._fh.tell())))
+
+    def get_bytes(self, key: int) -> bytes:
+        start, stop = self._toc[key]
+        self._fh.seek(start)
+        self._fh.readline()
+        return self._fh.read(max(0, stop - self._fh.tell()))
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 class _Folder:
-    def __init__(self, name: str, box: mailbox.Mailbox) -> None:
+    def __init__(self, name: str, box: mailbox.Maildir | _Mbox) -> None:
         self.name = name
         self.box = box
         self._keys: list[str] | None = None
 
     def keys(self) -> list[str]:
         if self._keys is None:
-            keys = [str(k) for k in self.box.keys()]  # noqa: SIM118 - iterating yields messages
+            keys = [str(k) for k in self.box.keys()]  # noqa: SIM118 - Maildir iterates messages
             if isinstance(self.box, mailbox.Maildir):
                 keys.sort()
             else:
@@ -60,8 +114,9 @@ class _Folder:
         return self._keys
 
     def raw(self, key: str) -> bytes:
-        k: object = int(key) if not isinstance(self.box, mailbox.Maildir) else key
-        return self.box.get_bytes(k)  # type: ignore[arg-type]
+        if isinstance(self.box, mailbox.Maildir):
+            return self.box.get_bytes(key)
+        return self.box.get_bytes(int(key))
 
 
 class LocalSource:
@@ -80,7 +135,7 @@ class LocalSource:
     def _discover(self) -> None:
         p = self.path
         if p.is_file():
-            self.folders[p.stem] = _Folder(p.stem, mailbox.mbox(p, create=False))
+            self.folders[p.stem] = _Folder(p.stem, _Mbox(p))
             return
         if (p / "cur").is_dir() or (p / "new").is_dir():
             # Maildir++: the root is INBOX, ".Sub" and ".Sub.Child" are subfolders.
@@ -95,9 +150,7 @@ class LocalSource:
                 with child.open("rb") as fh:
                     head = fh.read(5)
                 if head == b"From " or child.suffix in (".mbox", ".mbx"):
-                    self.folders[child.stem] = _Folder(
-                        child.stem, mailbox.mbox(child, create=False)
-                    )
+                    self.folders[child.stem] = _Folder(child.stem, _Mbox(child))
             elif child.is_dir() and ((child / "cur").is_dir() or (child / "new").is_dir()):
                 self.folders[child.name] = _Folder(child.name, mailbox.Maildir(child, create=False))
         if not self.folders:
@@ -138,15 +191,13 @@ class LocalSource:
 
     @staticmethod
     def _mbox_id(f: _Folder, key: str) -> str:
-        # Only the From_ line and the header are read: parsing whole messages here cost more
-        # than the analysis itself on large mailboxes.
-        with f.box.get_file(int(key), from_=True) as fh:  # type: ignore[arg-type]
-            from_line = fh.readline().rstrip(b"\r\n")
-            fields = dict(reversed(parse_fields(fh.read(MAX_HEADER_BYTES))))
+        # The From_ line and the first header bytes: enough to notice a rewrite, and cheap
+        # (parsing whole messages here cost more than the analysis on large mailboxes).
+        assert isinstance(f.box, _Mbox)
+        from_line, head = f.box.from_line_and_head(int(key), _ID_BYTES)
         h = hashlib.sha1(usedforsecurity=False)
-        h.update(from_line[5:].decode("ascii", "replace").encode("utf-8", "replace"))
-        h.update(fields.get("message-id", "").encode("utf-8", "replace"))
-        h.update(fields.get("date", "").encode("utf-8", "replace"))
+        h.update(from_line)
+        h.update(split_header(head))
         return h.hexdigest()[:16]
 
     def _raw(self, uid: int) -> bytes:

@@ -1,0 +1,162 @@
+"""Benchmark: CPU per real message, mailstats against SpamAssassin on the same mail.
+
+    python bench/bench_corpus.py [--copies 10] [--no-spamassassin]
+
+The real messages of ../shared/corpus/real (ham and spam; the ten backscatter files are left
+out) are written as two mbox files, repeated `--copies` times so start-up is amortised, and
+each tool runs over them in a child process whose CPU (user + system, its own analysis
+workers included) is read from the kernel's accounting of reaped children:
+  - mailstats, header-only modules that need no DNS (received, auth, attachments, datetime,
+    reply, friends, internal, list);
+  - mailstats, the default module set, with dnsmasq from the test suite as the resolver
+    (it knows none of the corpus's names, so every look-up is a fast NXDOMAIN);
+  - SpamAssassin 4 (Debian package): `spamassassin --mbox -L`, Bayes and auto-learning off.
+Per-message CPU is the marginal cost: (CPU at N copies - CPU at 1 copy) / (extra messages),
+so interpreter start-up and rule compilation do not count for either tool; the total per
+message is printed as well. Prints one JSON object; docs/benchmarks.md records the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from servers import Dns  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "real"
+HEADER_ONLY = ["received", "auth", "attachments", "datetime", "reply", "friends", "internal",
+               "list"]  # fmt: skip
+
+
+def write_mboxes(dest: Path, copies: int) -> int:
+    """ham.mbox and spam.mbox with every corpus message `copies` times; returns the count."""
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for label in ("ham", "spam"):
+        files = sorted((CORPUS / label).glob("*.eml"))
+        with (dest / f"{label}.mbox").open("wb") as out:
+            for _ in range(copies):
+                for path in files:
+                    raw = path.read_bytes().replace(b"\r\n", b"\n")
+                    # mboxrd quoting, so a body line "From ..." cannot split the message
+                    lines = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln
+                             for ln in raw.split(b"\n")]  # fmt: skip
+                    out.write(b"From bench@example.invalid Mon Jan  1 00:00:00 2024\n")
+                    out.write(b"\n".join(lines).rstrip(b"\n") + b"\n\n")
+                    n += 1
+    return n
+
+
+def cpu_of(cmd: list[str], stdin: Path | None = None, env: dict[str, str] | None = None
+           ) -> tuple[float, float]:  # fmt: skip
+    """(CPU seconds, wall seconds) of one child process and everything it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fh:
+        proc = subprocess.run(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=env, check=False)  # fmt: skip
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1):  # spamassassin exits 1 when it found spam
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-1500:]!r}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
+def mailstats_run(
+    work: Path, store: Path, modules: list[str] | None, dns: str
+) -> tuple[float, float]:
+    cfg = work / "accounts.toml"
+    cache = work / "cache.sqlite"
+    cache.unlink(missing_ok=True)
+    mods = f"modules = {json.dumps(modules)}\n" if modules else ""
+    cfg.write_text(
+        f"[settings]\ndns_servers = [{json.dumps(dns)}]\n{mods}cache = {json.dumps(str(cache))}\n"
+        f'\n[[accounts]]\nname = "corpus"\npath = {json.dumps(str(store))}\n'
+        'ham = ["ham"]\nspam = ["spam"]\n'
+    )
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out", str(out), "--quiet"]
+    return cpu_of(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def spamassassin_run(work: Path, store: Path) -> tuple[float, float]:
+    cpu = wall = 0.0
+    home = work / "sa-home"
+    home.mkdir(exist_ok=True)
+    for label in ("ham", "spam"):
+        cmd = ["spamassassin", "--mbox", "-L", "--cf=use_bayes 0", "--cf=bayes_auto_learn 0",
+               "--cf=use_auto_whitelist 0"]  # fmt: skip
+        c, w = cpu_of(cmd, stdin=store / f"{label}.mbox", env=dict(os.environ, HOME=str(home)))
+        cpu, wall = cpu + c, wall + w
+    return cpu, wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--copies", type=int, default=10)
+    p.add_argument("--no-spamassassin", action="store_true")
+    a = p.parse_args(argv)
+    if not CORPUS.is_dir():
+        raise SystemExit(f"corpus not found at {CORPUS}")
+    work = Path(tempfile.mkdtemp(prefix="mscorpus"))
+    dns = Dns.start()
+    try:
+        one, many = work / "one", work / "many"
+        n1 = write_mboxes(one, 1)
+        nn = write_mboxes(many, a.copies)
+        figures: dict[str, object] = {"messages_1": n1, "messages_n": nn, "copies": a.copies}
+        runs = {"mailstats_header_only": HEADER_ONLY, "mailstats_default": None}
+        for name, modules in runs.items():
+            c1, _ = mailstats_run(work, one, modules, dns.server_spec)
+            cn, wn = mailstats_run(work, many, modules, dns.server_spec)
+            figures[name] = {
+                "cpu_s_1": round(c1, 2),
+                "cpu_s_n": round(cn, 2),
+                "wall_s_n": round(wn, 2),
+                "total_ms_per_msg": round(cn / nn * 1000, 3),
+                "marginal_ms_per_msg": round((cn - c1) / (nn - n1) * 1000, 3),
+            }
+        if not a.no_spamassassin:
+            if shutil.which("spamassassin") is None:
+                raise SystemExit("spamassassin not installed (apt-get install -y spamassassin)")
+            c1, w1 = spamassassin_run(work, one)
+            # SpamAssassin is ~100x slower: two copies give its marginal cost well enough
+            two = work / "two"
+            n2 = write_mboxes(two, 2)
+            c2, w2 = spamassassin_run(work, two)
+            marginal = (c2 - c1) / (n2 - n1) * 1000
+            figures["spamassassin"] = {
+                "version": subprocess.run(
+                    ["spamassassin", "--version"], capture_output=True, text=True
+                ).stdout.splitlines()[0],  # fmt: skip
+                "cpu_s_1": round(c1, 2),
+                "cpu_s_2": round(c2, 2),
+                "total_ms_per_msg": round(c1 / n1 * 1000, 3),
+                "marginal_ms_per_msg": round(marginal, 3),
+            }
+            for name in runs:
+                ms = figures[name]["marginal_ms_per_msg"]  # type: ignore[index]
+                figures[name]["spamassassin_ratio"] = round(marginal / ms, 1)  # type: ignore[index]
+        figures["load_average"] = os.getloadavg()[0]
+        print(json.dumps(figures, indent=2))
+    finally:
+        dns.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

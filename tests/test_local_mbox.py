@@ -1,0 +1,60 @@
+"""Our read-only mbox reader splits a file exactly as the mailbox module does."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailstats.sources.local import LocalSource, _Mbox
+
+LINES = st.sampled_from(
+    [
+        b"From a@example.net Mon Jan  1 00:00:00 2024\n",
+        b"From: a@example.net\n",
+        b"Subject: x\n",
+        b"\n",
+        b"\r\n",
+        b"body From here\n",
+        b">From quoted\n",
+        b"From \n",
+        b"last line without newline",
+    ]
+)
+
+
+def _same_as_mailbox(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "box.mbox"
+    path.write_bytes(data)
+    ref = mailbox.mbox(path, create=False)
+    want = [ref.get_bytes(k) for k in sorted(ref.keys())]
+    ref.close()
+    ours = _Mbox(path)
+    got = [ours.get_bytes(k) for k in range(len(ours.keys()))]
+    ours.close()
+    assert got == want
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(LINES, max_size=14).map(b"".join))
+def test_splits_like_the_mailbox_module(tmp_path_factory, data: bytes) -> None:
+    _same_as_mailbox(tmp_path_factory.mktemp("mbox"), data)
+
+
+def test_empty_file_and_no_trailing_newline(tmp_path: Path) -> None:
+    _same_as_mailbox(tmp_path, b"")
+    _same_as_mailbox(tmp_path, b"From x\nSubject: a\n\nbody")
+    _same_as_mailbox(tmp_path, b"garbage before\nFrom x\n\nb\n\nFrom y\n\nc\n")
+
+
+def test_mbox_file_is_never_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "ro.mbox"
+    path.write_bytes(b"From x\nSubject: a\n\nbody\n")
+    path.chmod(0o444)
+    src = LocalSource(str(path))
+    state = src.open_folder("ro")
+    assert state.uids == [1]
+    assert [h.uid for h in src.fetch_headers([1])] == [1]
+    src.close()
