@@ -122,6 +122,7 @@ class Engine:
         self._fps: dict[str, dict[str, str]] = {}  # account -> module -> fingerprint
         self._worker_counters: dict[str, dict[str, int]] = {}
         self._counters_by_pid: dict[int, dict[str, dict[str, int]]] = {}
+        self._costs: dict[str, dict[str, int]] = {}  # module -> additive cost figures
         #: Worker processes that evaluate big folders while this one fetches (0 = none).
         #: Two by default: measured best on 2 cores (docs/benchmarks.md).
         self.workers = int(config.settings.extra.get("analysis_workers", 2))
@@ -165,6 +166,7 @@ class Engine:
             dns_stats=dict(self.resolver.stats),
             fetch_stats=dict(self._fetch_stats),
             module_counters=counters,
+            module_cost={name: dict(v) for name, v in self._costs.items()},
         )
 
     def services_for(self, account: Account, sent_index: SentIndex | None) -> Services:
@@ -261,9 +263,16 @@ class Engine:
         """A worker's cumulative counters (latest per process) and its warnings."""
         if report.counters:
             self._counters_by_pid[report.pid] = report.counters
+        for name, (ns, messages, names) in report.costs.items():
+            self._add_cost(name, ns=ns, messages=messages, dns_names=names)
         for w in report.warnings:
             if w not in self.warnings:
                 self.warnings.append(w)
+
+    def _add_cost(self, name: str, **figures: int) -> None:
+        cost = self._costs.setdefault(name, {})
+        for key, value in figures.items():
+            cost[key] = cost.get(key, 0) + value
 
     def _merge_worker_counters(self) -> None:
         for counters in self._counters_by_pid.values():
@@ -303,9 +312,13 @@ class Engine:
         done = 0
         self._progress(Progress(acct.name, folder, "sync", 0, total))
         batch: list[tuple[int, bytes, str | None, int | None]] = []
+        header_bytes = 0
         for item in source.fetch_headers(plan.new):
             batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
+            header_bytes += len(item.header)
             if len(batch) >= EVAL_BATCH:
+                self._add_cost(FETCH, header_bytes=header_bytes, headers=len(batch))
+                header_bytes = 0
                 if store:
                     self.cache.put_messages(acct.name, folder, batch)
                 done += len(batch)
@@ -315,6 +328,7 @@ class Engine:
                 if self._cancel.is_set():
                     return
         if batch:
+            self._add_cost(FETCH, header_bytes=header_bytes, headers=len(batch))
             if store:
                 self.cache.put_messages(acct.name, folder, batch)
             done += len(batch)
@@ -446,6 +460,10 @@ class Engine:
                     got = source.fetch_raw([m.uid for m in lacking])
                 self.cache.put_items(acct.name, folder, item, got)
                 have.update(got)
+                size = sum(len(data) for data, _cut in got.values())
+                self._add_cost(FETCH, **{f"{item}_bytes": size, item: len(got)})
+                for m in mods:
+                    self._add_cost(m.name, fetch_bytes=size)
             out[item] = have
         return out
 
@@ -464,6 +482,10 @@ class Engine:
         if fr.table is not None:
             return fr.table
         return self.folder_table(fr.account, fr.folder, fr.role, fr.uids, self._fps[fr.account])
+
+
+#: The pseudo-module under which the bytes fetched from the source are accounted.
+FETCH = "_fetch"
 
 
 def _wants(m: Module, msg: Message, item: str) -> bool:

@@ -71,6 +71,7 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
     dns: dict[str, int] = {}
     fetch: dict[str, int] = {}
     counters: dict[str, dict[str, int]] = {}
+    costs: dict[str, dict[str, int]] = {}
     started: list[datetime] = []
     finished: list[datetime] = []
     for acct, res, error in parts:
@@ -86,10 +87,11 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         for target, source in ((dns, res.dns_stats), (fetch, res.fetch_stats)):
             for k, v in source.items():
                 target[k] = target.get(k, 0) + v
-        for name, values in res.module_counters.items():
-            merged = counters.setdefault(name, {})
-            for k, v in values.items():
-                merged[k] = merged.get(k, 0) + v
+        for total, part in ((counters, res.module_counters), (costs, res.module_cost)):
+            for name, values in part.items():
+                merged = total.setdefault(name, {})
+                for k, v in values.items():
+                    merged[k] = merged.get(k, 0) + v
         started.append(res.started)
         finished.append(res.finished)
     for m in modules:
@@ -112,6 +114,7 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         dns_stats=dns,
         fetch_stats=fetch,
         module_counters=counters,
+        module_cost=costs,
     )
 
 

@@ -87,6 +87,9 @@ class RunResult:
     dns_stats: dict[str, int] = field(default_factory=dict)
     fetch_stats: dict[str, int] = field(default_factory=dict)
     module_counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: module (or "_fetch", "_dns_prefetch") -> additive figures: ns, messages, dns_names,
+    #: fetch_bytes; see stats.manifest.module_cost for the per-message table
+    module_cost: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def checks(self) -> list[str]:

@@ -61,7 +61,34 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
         "dns": result.dns_stats,
         "fetch": result.fetch_stats,
         "module_counters": result.module_counters,
+        "module_cost": module_cost(result),
         "warnings": result.warnings,
         "outputs": outputs,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def module_cost(result: RunResult) -> dict[str, dict[str, float]]:
+    """Per module: what one message cost it in this run, so a slow module shows at a glance.
+
+    `us_per_message` is wall time inside the module's prefetch and evaluate (a module that
+    waits on DNS one query at a time shows it here); the batch's shared concurrent DNS wait
+    is the "_dns_prefetch" row, and "_fetch" holds the bytes read from the source.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, c in result.module_cost.items():
+        if name.startswith("_"):
+            row: dict[str, float] = {k: v for k, v in c.items() if k != "ns"}
+            if "ns" in c:
+                row["seconds"] = round(c["ns"] / 1e9, 3)
+            out[name] = row
+            continue
+        n = max(1, c.get("messages", 0))
+        out[name] = {
+            "messages": c.get("messages", 0),
+            "seconds": round(c.get("ns", 0) / 1e9, 3),
+            "us_per_message": round(c.get("ns", 0) / 1e3 / n, 1),
+            "dns_names_per_message": round(c.get("dns_names", 0) / n, 3),
+            "fetch_bytes_per_message": round(c.get("fetch_bytes", 0) / n, 1),
+        }
+    return out
