@@ -229,7 +229,7 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
         if i == 3:
             spin(lambda: bool(res.tables))
             res.check_box.setCurrentIndex(res.check_box.findData("received.from_match"))
-            res.value_box.setCurrentText("false")
+            res.value_box.setCurrentText("no")
             res.message_view.selectRow(2)
             spin(lambda: res.header_text.toPlainText() != "")
         save(win, name)

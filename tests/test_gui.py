@@ -217,12 +217,17 @@ def test_window_end_to_end_matches_batch(
             compared += 1
     assert compared >= 3
 
-    # the chart has one bar per check that has ham or spam data
-    series = win.results.chart.series()
-    assert len(series) == 1 and series[0].count() == 2
-    assert series[0].barSets()[0].count() > 5
+    # the chart has one pair of bars per check that has ham or spam data, each with its
+    # Wilson interval around the rate the table shows
+    bars = win.results.chart.rows
+    assert len(bars) > 5
+    for bar in bars:
+        for role, rate in (("ham", bar.ham), ("spam", bar.spam)):
+            if rate is not None:
+                assert rate.low <= rate.pct <= rate.high
+                assert (rate.matched, rate.applicable) == gui[(bar.check, role)]
     if "datetime" in [m.name for m in outcome.result.modules]:
-        assert {s.name().split()[0] for s in win.results.hours_chart.series()} == {
+        assert {name.split()[0] for name, _c, _v in win.results.hours_chart.series} == {
             "ham",
             "spam",
             "sent",

@@ -78,3 +78,27 @@ def test_run_worker_thread_ends_while_gui_thread_is_blocked(qtbot: Any, qapp: An
     assert finished.wait(5)
     assert worker.wait_all([owner], 5000)
     qtbot.waitUntil(lambda: got == ["p", "result"], timeout=5000)
+
+
+def test_emitting_signals_keeps_the_reference_counts(qapp: Any) -> None:
+    """PySide6 6.12.0 dropped a reference to True on every emit() from Python: on Python
+    3.11 a run's progress updates then freed True and the process aborted. The installed
+    Qt binding must not do that (pyproject.toml excludes the broken release)."""
+    import gc
+    import sys
+
+    from PySide6.QtCore import Signal
+
+    class Emitter(QObject):
+        changed = Signal(object)
+
+    e = Emitter()
+    got: list[Any] = []
+    e.changed.connect(got.append)
+    gc.collect()
+    before = sys.getrefcount(True), sys.getrefcount(False)
+    for i in range(200):
+        e.changed.emit(i)
+    gc.collect()
+    assert len(got) == 200
+    assert (sys.getrefcount(True), sys.getrefcount(False)) == before

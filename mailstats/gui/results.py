@@ -9,22 +9,12 @@ plain text only: it is written by whoever sent the mail.
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCharts import (
-    QBarCategoryAxis,
-    QBarSet,
-    QChart,
-    QChartView,
-    QHorizontalBarSeries,
-    QLineSeries,
-    QValueAxis,
-)
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter
+from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from mailstats.gui import worker
+from mailstats.gui.charts import ROLE_COLORS, BarRow, HamSpamChart, HoursChart, Rate
 from mailstats.gui.models import (
     VALUE_FILTERS,
     MessagesModel,
@@ -51,11 +42,6 @@ from mailstats.gui.models import (
     explain_text,
     summary_dicts,
 )
-
-HAM_COLOR = QColor("#1f77b4")
-SPAM_COLOR = QColor("#d95f02")
-SENT_COLOR = QColor("#7570b3")
-ROLE_COLORS = {"ham": HAM_COLOR, "spam": SPAM_COLOR, "sent": SENT_COLOR}
 
 try:
     from mailstats.stats.report import write_report as _write_report
@@ -119,22 +105,15 @@ class ResultsPage(QWidget):
         self.tabs.addTab(self.view, "Checks")
 
         # bar chart
-        self.chart = QChart()
-        self.chart.setTitle("Share of messages where the check is true (best separating on top)")
-        self.chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
-        self.chart_view = QChartView(self.chart)
-        self.chart_view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.chart = HamSpamChart()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self.chart_view)
+        scroll.setWidget(self.chart)
         self.tabs.addTab(scroll, "Ham vs spam chart")
 
         # hours
-        self.hours_chart = QChart()
-        self.hours_chart.setTitle("Sender's local hour of day (share of each role's messages)")
-        self.hours_chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
-        self.hours_view = QChartView(self.hours_chart)
-        self.hours_view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.hours_chart = HoursChart()
+        self.hours_view = self.hours_chart
         self.tabs.addTab(self.hours_view, "Hour of day")
 
         # messages
@@ -262,88 +241,46 @@ class ResultsPage(QWidget):
         self._fill_chart(self.model.rows)
 
     def _fill_chart(self, rows: list[Any]) -> None:
-        chart = self.chart
-        chart.removeAllSeries()
-        for axis in chart.axes():
-            chart.removeAxis(axis)
         shown = [r for r in rows if (r.pct("ham") or 0) > 0 or (r.pct("spam") or 0) > 0]
         if not shown:
-            chart.setTitle("No check was true for any ham or spam message in this scope")
+            self.chart.set_rows([], "No check was true for any ham or spam message in this scope")
             return
         never = len(rows) - len(shown)
-        title = "Share of ham and spam messages where the check is true, best separating on top"
-        if never:
-            title += (
-                f"<br>({never} {'check' if never == 1 else 'checks'} "
-                "true for no message or never decided: left out)"
+        note = (
+            f"({never} {'check' if never == 1 else 'checks'} true for no message or never "
+            "decided: left out)"
+            if never
+            else ""
+        )
+        bars = [
+            BarRow(
+                r.check,
+                Rate.of(*r.counts.get("ham", [0, 0])),
+                Rate.of(*r.counts.get("spam", [0, 0])),
             )
-        chart.setTitle(title)
-        shown = list(reversed(shown))  # horizontal bars are drawn bottom-up
-        ham, spam = QBarSet("ham %"), QBarSet("spam %")
-        ham.setColor(HAM_COLOR)
-        spam.setColor(SPAM_COLOR)
-        for r in shown:
-            ham.append(r.pct("ham") or 0.0)
-            spam.append(r.pct("spam") or 0.0)
-        series = QHorizontalBarSeries()
-        series.append(spam)
-        series.append(ham)
-        series.setBarWidth(0.8)
-        chart.addSeries(series)
-        cats = QBarCategoryAxis()
-        cats.append([r.check for r in shown])
-        chart.addAxis(cats, Qt.AlignmentFlag.AlignLeft)
-        series.attachAxis(cats)
-        values = QValueAxis()
-        values.setRange(0, 100)
-        values.setLabelFormat("%d %%")
-        values.setTickCount(11)
-        chart.addAxis(values, Qt.AlignmentFlag.AlignTop)
-        series.attachAxis(values)
-        chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.chart_view.setMinimumHeight(120 + 34 * len(shown))
+            for r in shown
+        ]
+        self.chart.set_rows(
+            bars,
+            "Share of ham and spam messages where the check is true, best separating on top",
+            note,
+        )
 
     def _fill_hours(self, hours: dict[str, list[int]]) -> None:
-        chart = self.hours_chart
-        chart.removeAllSeries()
-        for axis in chart.axes():
-            chart.removeAxis(axis)
         if not hours:
-            chart.setTitle("No hour-of-day data (the datetime module did not run)")
+            self.hours_chart.set_series([], "No hour-of-day data (the datetime module did not run)")
             return
-        chart.setTitle("Sender's local hour of day (share of each role's messages)")
-        x = QValueAxis()
-        x.setRange(0, 24)
-        x.setTickCount(13)
-        x.setLabelFormat("%d h")
-        y = QValueAxis()
-        top = 0.0
-        chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
-        chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
+        series = []
         for role in ("ham", "spam", "sent"):
             hist = hours.get(role)
             if not hist or not sum(hist):
                 continue
             total = sum(hist)
-            s = QLineSeries()
-            s.setName(f"{role} ({total:,} messages)")
-            pen = s.pen()
-            pen.setColor(ROLE_COLORS[role])
-            pen.setWidth(3)
-            s.setPen(pen)
-            for h, n in enumerate(hist):
-                pct = 100.0 * n / total
-                top = max(top, pct)
-                s.append(h, pct)
-            chart.addSeries(s)
-            s.attachAxis(x)
-            s.attachAxis(y)
-        step = 1 if top <= 6 else 2 if top <= 14 else 5 if top <= 40 else 10
-        ymax = max(step, math.ceil(top / step) * step)
-        y.setRange(0, ymax)
-        y.setTickCount(int(ymax / step) + 1)
-        y.setLabelFormat("%d %%")
-        chart.legend().setAlignment(Qt.AlignmentFlag.AlignTop)
+            pcts = [100.0 * n / total for n in hist]
+            series.append((f"{role} ({total:,} messages)", ROLE_COLORS[role], pcts))
+        self.hours_chart.set_series(
+            series, "Sender's local hour of day (share of each role's messages)"
+        )
 
     # -- messages ---------------------------------------------------------------------
     def load_folder(self) -> None:
