@@ -21,6 +21,7 @@ from mailstats.accounts.config import Account, parse_config
 from mailstats.accounts.providers import PROFILES, merge_relays, profile_for, trusted_relays_for
 from mailstats.mail.message import Message
 from mailstats.mail.received import find_origin
+from mailstats.mail.receivers import receiver_setting
 from mailstats.services import Identity
 from mailstats.sources import SourceError
 from mailstats.sources.imap import ImapSource
@@ -184,18 +185,22 @@ SAMPLES = [
 ]
 
 
-def origin(header: str, relays: list[str]) -> str | None:
+def origin(header: str, relays: list[str], receiver: str = "") -> str | None:
     raw = header.replace("\n", "\r\n").encode()
     msg = Message("a", "INBOX", 1, raw)
-    found = find_origin(msg.hops, Identity(trusted_relays=tuple(relays)))
-    return found[1].ip if found else None
+    hop = msg.origin(Identity(trusted_relays=tuple(relays), receiver=receiver))
+    return hop.ip if hop else None
 
 
 @pytest.mark.parametrize(("provider", "own", "header", "want", "bare"), SAMPLES)
 def test_profile_finds_origin(provider, own, header, want, bare):
-    assert origin(header, merge_relays(own, provider)) == want
+    relays = merge_relays(own, provider)
+    forced = receiver_setting(provider)
+    assert origin(header, relays, forced) == want
+    # recognised without any setting, per message
+    assert origin(header, relays) == want
     # and the sample really needs what the profile/account adds where the two differ
-    assert origin(header, []) == bare
+    assert origin(header, [], "none") == bare
 
 
 def test_every_profile_is_complete_and_relays_parse():
@@ -204,16 +209,20 @@ def test_every_profile_is_complete_and_relays_parse():
         for item in prof.trusted_relays:
             ipaddress.ip_network(item, strict=False)  # networks only: HELO names are forgeable
     assert profile_for("nonsense") is PROFILES["generic"]
-    assert trusted_relays_for("microsoft") == ["2603:1000::/24"]
+    # Microsoft's internal ranges are trusted per message by position, never merged in
+    assert trusted_relays_for("microsoft") == []
     assert merge_relays(["2603:1000::/24", "mx.a"], "microsoft") == ["2603:1000::/24", "mx.a"]
 
 
-def test_config_merges_provider_relays():
+def test_config_keeps_own_relays_and_accepts_receivers():
     cfg = parse_config(
         {"accounts": [{"name": "w", "provider": "microsoft", "username": "d@contoso.example",
-                       "trusted_relays": ["198.51.100.0/24"]}]}
+                       "trusted_relays": ["198.51.100.0/24"]},
+                      {"name": "n", "provider": "none", "path": "/tmp/x.mbox", "ham": ["x"]},
+                      {"name": "i", "provider": "icloud", "path": "/tmp/y.mbox", "ham": ["y"]}]}
     )  # fmt: skip
-    assert cfg.accounts[0].trusted_relays == ["198.51.100.0/24", "2603:1000::/24"]
+    assert cfg.accounts[0].trusted_relays == ["198.51.100.0/24"]
+    assert [receiver_setting(a.provider) for a in cfg.accounts] == ["microsoft", "none", "icloud"]
 
 
 @pytest.mark.corpus
@@ -223,14 +232,13 @@ def test_outlook_corpus_origin_leaves_microsoft():
     if not files:
         pytest.skip("corpus not available")
     internal = ipaddress.ip_network("2603:1000::/24")
-    relays = trusted_relays_for("microsoft")
     moved = 0
     for path in files:
         msg = Message("a", "Junk", 1, path.read_bytes())
         bare = find_origin(msg.hops, Identity())
-        hop = find_origin(msg.hops, Identity(trusted_relays=tuple(relays)))
+        hop = msg.origin(Identity())  # no setting: Outlook.com is recognised per message
         if hop is not None:
-            ip = ipaddress.ip_address(hop[1].ip)
+            ip = ipaddress.ip_address(hop.ip)
             assert ip not in internal, path.name
         if bare is not None and ipaddress.ip_address(bare[1].ip) in internal:
             moved += 1

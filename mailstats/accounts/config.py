@@ -295,9 +295,11 @@ def _apply_provider(
 ) -> None:
     """Issue 7: a known provider pre-fills server, sign-in and folders; relays are merged."""
     from mailstats.accounts.providers import PROVIDERS, merge_relays, profile_for
+    from mailstats.mail.receivers import OFF, RECEIVERS
 
-    if acct.provider not in PROVIDERS:
-        raise ConfigError(f"{where}: 'provider' must be one of {', '.join(PROVIDERS)}")
+    allowed = [*PROVIDERS, *(r for r in RECEIVERS if r not in PROVIDERS), OFF]
+    if acct.provider not in allowed:
+        raise ConfigError(f"{where}: 'provider' must be one of {', '.join(allowed)}")
     prof = profile_for(acct.provider)
     if not acct.path:
         if not acct.host and prof.host:

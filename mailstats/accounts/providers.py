@@ -1,15 +1,10 @@
 """What differs between mail providers: server settings, limits and the trust boundary.
 
-The trust boundary matters most. The origin hop (DESIGN.md) is the first public IP, read
-from the top, that is not one of the user's provider's own relays; a provider whose internal
-hops carry public addresses (Microsoft 365 routes through 2603:10xx:: IPv6 between its own
-servers) would otherwise be reported as the origin of every message, and DNSBL, SPF and
-"dynamic" checks would all be run against Microsoft.
-
-Relays are given as networks wherever possible, never as a broad host suffix such as
-"outlook.com" or "google.com": the host in a Received line is the sender's HELO, which a
-spammer chooses, and the same providers are also where much legitimate (and much spam) mail
-is *sent* from. Their outbound servers must stay visible as the origin.
+The trust boundary of each *receiving* provider (where its own hops end) is not here but in
+mail/receivers.py: it is recognised per message from the top hops, so an account needs no
+setting for it, and it is decided by hop position and the `by` host, never by an address
+range alone (Microsoft's outbound ranges are also where other tenants' mail comes from).
+`trusted_relays` here are only what no per-message evidence can show.
 """
 
 from __future__ import annotations
@@ -63,11 +58,9 @@ PROFILES: dict[str, Profile] = {
         auth="oauth2",
         spam=("Junk Email",),
         sent=("Sent Items",),
-        # Exchange Online passes mail between its own servers over 2603:1000::/24
-        # (mailbox, frontend and EOP hosts *.prod.outlook.com) and private 10.x addresses.
-        # Its *outbound* ranges (40.92.0.0/15, 40.107.0.0/16, 52.100.0.0/14, 104.47.0.0/17,
-        # 2a01:111:f400::/48) are not trusted: they originate mail from other tenants.
-        trusted_relays=("2603:1000::/24",),
+        # Exchange Online's internal hops (2603:1000::/24 between *.prod.outlook.com hosts)
+        # are recognised per message by mail/receivers.py, above its inbound edge only.
+        trusted_relays=(),
         # Per-mailbox limits: 20 concurrent connections, request throttling with
         # "Suggested Backoff Time" hints.
         pace_s=0.1,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mailstats.mail.addresses import Address
     from mailstats.mail.received import Hop
+    from mailstats.mail.receivers import Detection
 
 #: Caps that keep memory bounded on hostile input (see docs/reliability.md).
 MAX_HEADER_BYTES = 256 * 1024
@@ -200,20 +201,45 @@ class Message:
 
         return [parse_received(v) for v in self.raw_header_all("Received")]
 
-    def origin(self, identity: Any) -> Hop | None:
-        """The origin hop (DESIGN.md: the first public, untrusted `from` IP from the top),
-        worked out once per message: several modules and the fixed columns all ask."""
+    def receiver(self, identity: Any) -> Detection:
+        """Which provider received the message and where its own hops end
+        (mail/receivers.py), from the account's setting; once per message and identity."""
+        memo = self.__dict__.setdefault("_receiver", {})
+        key = id(identity)
+        if key not in memo:
+            from mailstats.mail.receivers import Detection, detect
+
+            try:
+                memo[key] = detect(
+                    self.hops,
+                    getattr(identity, "receiver", ""),
+                    getattr(identity, "own_mx", ()),
+                )
+            except Exception:  # noqa: BLE001 - broken Received headers: nothing recognised
+                memo[key] = Detection("", 0)
+        return memo[key]
+
+    def origin_index(self, identity: Any) -> int | None:
+        """Index in `hops` of the origin hop (DESIGN.md): below the receiving provider's own
+        hops, the first public, untrusted `from` IP; None when there is none. Worked out once
+        per message: several modules and the fixed columns all ask."""
         memo = self.__dict__.setdefault("_origin", {})
         key = id(identity)
         if key not in memo:
             from mailstats.mail.received import find_origin
 
+            start = self.receiver(identity).start
             try:
-                found = find_origin(self.hops, identity)
+                found = find_origin(self.hops[start:], identity)
             except Exception:  # noqa: BLE001 - broken Received headers: no origin
                 found = None
-            memo[key] = found[1] if found and found[1].ip else None
+            memo[key] = start + found[0] if found and found[1].ip else None
         return memo[key]
+
+    def origin(self, identity: Any) -> Hop | None:
+        """The origin hop (see `origin_index`)."""
+        index = self.origin_index(identity)
+        return self.hops[index] if index is not None else None
 
     def origin_ip(self, identity: Any) -> str:
         hop = self.origin(identity)

@@ -97,7 +97,7 @@ class Module:
         ident = services.identity
         parts = [
             ",".join(ident.own_domains),
-            ",".join(ident.trusted_relays),
+            ident.origin_key(),
             ident.full_name,
             ident.address,
             ",".join(services.dns.servers),

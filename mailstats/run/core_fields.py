@@ -1,7 +1,8 @@
 """The fixed messages.csv columns, computed and cached like any module's results.
 
 They are a module so that the cache, the workers and the results view treat them like every
-other: the origin IP depends on the trusted relays, so they have a fingerprint too.
+other: the origin IP depends on the trusted relays and on receiver recognition
+(mail/receivers.py), so they have a fingerprint too.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ class CoreFields(Module):
     """The fixed messages.csv columns, cached like any module (origin depends on relays)."""
 
     name = "_core"
-    version = "1"
-    extras = (*CORE_COLUMNS, "malformed", "when")
+    version = "2"
+    extras = (*CORE_COLUMNS, "malformed", "when", "receiver")
 
     def fingerprint(self, services: Services) -> str:
-        return ",".join(services.identity.trusted_relays) or "-"
+        return services.identity.origin_key()
 
     def evaluate(self, msg: Message, services: Services) -> dict[str, Any]:
         from mailstats.mail.dates import parse_date
@@ -42,4 +43,5 @@ class CoreFields(Module):
             "origin_ip": origin_ip,
             "malformed": bool(msg.malformed),
             "when": when.timestamp() if when else None,
+            "receiver": msg.receiver(services.identity).receiver,
         }

@@ -61,6 +61,9 @@ def count_folder(fr: FolderResult, table: FolderTable, modules: list[Any]) -> No
     malformed = table.columns.get("malformed", [])
     fr.malformed = sum(1 for v in malformed if v)
     fr.processed = fr.total - fr.malformed
+    for name in table.columns.get("receiver", []):
+        key = name or "unrecognised"
+        fr.receivers[key] = fr.receivers.get(key, 0) + 1
     for m in modules:
         for c in m.checks:
             col = table.columns[f"{m.name}.{c}"]

@@ -79,12 +79,16 @@ class FolderPlan:
     new: list[int]  # UIDs to fetch
 
 
-def identity_for(account: Account) -> Identity:
+def identity_for(account: Account, own_mx: tuple[str, ...] = ()) -> Identity:
+    from mailstats.mail.receivers import receiver_setting
+
     return Identity(
         address=account.email,
         full_name=account.full_name,
         own_domains=tuple(account.domains),
         trusted_relays=tuple(account.trusted_relays),
+        receiver=receiver_setting(account.provider),
+        own_mx=own_mx,
     )
 
 
@@ -118,6 +122,7 @@ class Engine:
         self._cancel = threading.Event()
         self._fetch_stats: dict[str, int] = {}
         self._services: dict[str, Services] = {}
+        self._mx: dict[str, tuple[str, ...]] = {}
         self._probe: Any = None
         self._fps: dict[str, dict[str, str]] = {}  # account -> module -> fingerprint
         self._worker_counters: dict[str, dict[str, int]] = {}
@@ -173,11 +178,22 @@ class Engine:
         return Services(
             dns=self.resolver,
             domains=self.domains,
-            identity=identity_for(account),
+            identity=identity_for(account, self._own_mx(account)),
             sent_index=sent_index,
             settings=self.config.settings.as_dict(),
             probe=self._prober(),
         )
+
+    def _own_mx(self, account: Account) -> tuple[str, ...]:
+        """The MX hosts of the account's own domains, for recognising its own receiving
+        servers; () when recognition is off or forced, or no look-up succeeded."""
+        from mailstats.mail.receivers import AUTO, mx_hosts, receiver_setting
+
+        if receiver_setting(account.provider) != AUTO:
+            return ()
+        if account.name not in self._mx:
+            self._mx[account.name] = mx_hosts(self.resolver, account.domains)
+        return self._mx[account.name]
 
     def _prober(self) -> Any:
         """One TCP prober per run (each IP probed once), only when the opt-in module runs."""

@@ -60,6 +60,7 @@ class FolderResult:
     evaluated: int = 0  # messages for which at least one module ran in this run
     errors: dict[str, int] = field(default_factory=dict)
     counts: dict[str, list[int]] = field(default_factory=dict)  # check -> [matched, applicable]
+    receivers: dict[str, int] = field(default_factory=dict)  # recognised receiver -> messages
     uids: list[int] = field(default_factory=list, repr=False)
     table: FolderTable | None = field(default=None, repr=False, compare=False)
 

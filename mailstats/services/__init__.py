@@ -23,6 +23,18 @@ class Identity:
     full_name: str = ""
     own_domains: tuple[str, ...] = ()
     trusted_relays: tuple[str, ...] = ()  # IPs, CIDRs or host names
+    #: Receiving-provider recognition (mail/receivers.py): '' per message, "none" off, or
+    #: a profile name forced for every message; `own_mx`: the own domains' MX hosts.
+    receiver: str = ""
+    own_mx: tuple[str, ...] = ()
+
+    def origin_key(self) -> str:
+        """Everything the origin hop depends on, for cache fingerprints."""
+        from mailstats.mail.receivers import VERSION
+
+        return "|".join(
+            (",".join(self.trusted_relays), f"rx{VERSION}", self.receiver, ",".join(self.own_mx))
+        )
 
     def is_trusted_relay(self, ip: str, host: str = "") -> bool:
         if not self.trusted_relays:

@@ -26,6 +26,8 @@ MESSAGE_COLUMNS = [
     "from_address",
     "origin_ip",
 ]
+#: Core columns after the module columns and age_days (added later: the format only grows).
+TRAILING_COLUMNS = ["receiver"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -105,6 +107,8 @@ def message_rows(results: Any, result: Any, now: float | None = None) -> Iterabl
             for e in extras:
                 cells.append([safe_cell(v) for v in cols[e]])
             cells.append(["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]])
+            for name in TRAILING_COLUMNS:
+                cells.append([safe_cell(v) for v in cols[name]])
             yield from (list(row) for row in zip(*cells, strict=True))
 
 
@@ -126,7 +130,7 @@ def write_outputs(
     written = []
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
     written.append("summary.csv")
-    header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days"]
+    header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days", *TRAILING_COLUMNS]
     write_csv(out / "messages.csv", header, message_rows(results, result), escaped=True)
     written.append("messages.csv")
     written.extend(_derived(out))

@@ -13,6 +13,15 @@ from mailstats import __version__
 from mailstats.run.results import RunResult
 
 
+def _receivers(account: Any) -> dict[str, int]:
+    """Messages per recognised receiving provider ("unrecognised": none was)."""
+    out: dict[str, int] = {}
+    for f in account.folders:
+        for name, n in getattr(f, "receivers", {}).items():
+            out[name] = out.get(name, 0) + n
+    return dict(sorted(out.items()))
+
+
 def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
     """The manifest of a run that wrote `outputs`; names and settings, never secrets."""
     settings = {k: v for k, v in result.settings.items() if "password" not in k.lower()}
@@ -35,6 +44,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
                 "status": a.status,
                 "error": a.error,
                 "needs_signin": a.needs_signin,
+                "receivers": _receivers(a),
                 "folders": [
                     {
                         "folder": f.folder,
