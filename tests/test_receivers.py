@@ -265,3 +265,61 @@ def test_zero_config_origin_on_the_real_corpus() -> None:
     agreement = 1 - len(wrong) / len(files)
     assert agreement >= 0.995, wrong[:20]
     assert receivers.get("microsoft", 0) >= 55  # phishing_pot was received at Outlook.com
+
+
+# -- what the outputs record ---------------------------------------------------------------
+@pytest.mark.parametrize("provider", ["generic", "none"])
+def test_receiver_column_and_manifest(tmp_path: Path, provider: str) -> None:
+    import json
+    import mailbox
+
+    from mailstats.accounts.config import parse_config
+    from mailstats.run.cache import Cache
+    from mailstats.run.engine import Engine
+    from mailstats.stats.export import MESSAGE_COLUMNS, write_outputs
+
+    box = tmp_path / "inbox.mbox"
+    mb = mailbox.mbox(box)
+    for text in (
+        MS_TOP + _edge("mail.sender.example", "185.12.64.9"),
+        GMAIL,
+        "Received: from mail.sender.example (mail.sender.example [81.2.69.142])\n"
+        " by mx.example.org (Postfix) with ESMTP id 4TqF; Tue, 5 Mar 2024 10:00:04 +0000\n",
+    ):
+        mb.add((text + TAIL).encode())
+    mb.flush()
+    mb.close()
+    cfg = parse_config(
+        {
+            "settings": {
+                "modules": ["received"],
+                "dns_servers": ["127.0.0.1:9"],
+                "cache": str(tmp_path / "cache.sqlite"),
+            },
+            "accounts": [
+                {"name": "local", "path": str(box), "ham": ["inbox"], "provider": provider}
+            ],
+        }
+    )
+    engine = Engine(cfg, cache=Cache(cfg.settings.cache))
+    result = engine.run()
+    write_outputs(engine, result, tmp_path / "out")
+    with (tmp_path / "out" / "messages.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    assert header[: len(MESSAGE_COLUMNS)] == MESSAGE_COLUMNS
+    assert header[-2:] == ["age_days", "receiver"]  # the format only grows, at the end
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    receivers = manifest["accounts"][0]["receivers"]
+    if provider == "generic":
+        pairs = sorted((r[header.index("origin_ip")], r[-1]) for r in rows[1:])
+        assert pairs == [
+            ("185.12.64.9", "gmail"),
+            ("185.12.64.9", "microsoft"),
+            ("81.2.69.142", ""),
+        ]
+        assert receivers == {"gmail": 1, "microsoft": 1, "unrecognised": 1}
+    else:
+        pairs = sorted((r[header.index("origin_ip")], r[-1]) for r in rows[1:])
+        assert pairs == [("185.12.64.9", ""), ("2603:10b6:806:2e1::7", ""), ("81.2.69.142", "")]
+        assert receivers == {"unrecognised": 3}
