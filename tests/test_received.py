@@ -392,7 +392,13 @@ def test_is_public_ip(ip, public):
 
 
 def _hops(*ips_hosts):
-    return [Hop(raw="", ip=ip, rdns=host, parsed=True) for ip, host in ips_hosts]
+    """A connected chain: each line was written by the sender of the line above it."""
+    out: list[Hop] = []
+    by = "store.provider.example"
+    for ip, host in ips_hosts:
+        out.append(Hop(raw="", ip=ip, rdns=host, by=by, parsed=True))
+        by = host or by
+    return out
 
 
 def test_find_origin_skips_private_and_trusted():
@@ -411,12 +417,13 @@ def test_find_origin_skips_private_and_trusted():
     assert find_origin(hops, None) == (2, hops[2])
 
 
-def test_find_origin_trusts_helo_when_no_rdns():
+def test_find_origin_never_trusts_a_helo_name():
+    """The HELO is the sender's choice: naming the trusted relay there trusts nothing."""
     hops = [
-        Hop(raw="", helo="edge.provider.example", ip="203.0.113.1", parsed=True),
-        Hop(raw="", helo="pc", ip="192.0.2.5", parsed=True),
+        Hop(raw="", helo="edge.provider.example", ip="81.2.69.160", parsed=True),
+        Hop(raw="", helo="pc", ip="8.8.8.8", parsed=True),
     ]
-    assert find_origin(hops, Identity(trusted_relays=("provider.example",))) == (1, hops[1])
+    assert find_origin(hops, Identity(trusted_relays=("provider.example",))) == (0, hops[0])
 
 
 def test_find_origin_none():

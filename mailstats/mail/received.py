@@ -4,20 +4,30 @@ There is no grammar that real MTAs follow: RFC 5321 only fixes the clause keywor
 ``by``, ``via``, ``with``, ``id``, ``for``) and the time stamp after the last ``;``. What sits
 in the parentheses after ``from`` is each MTA's own idea:
 
-==========  ===================================================  ========================
-MTA         from part                                            first word is
-==========  ===================================================  ========================
-Postfix     ``from helo (rdns [ip])``, ``(unknown [ip])``        HELO
-Sendmail    ``from helo (user@rdns [ip] (may be forged))``       HELO
-Exim        ``from rdns ([ip]:port helo=x)``, ``from [ip] (helo=x)``  rDNS (HELO if no helo=)
-qmail       ``from rdns (HELO x) (user@ip)``                     rDNS or ``unknown``
-Exchange    ``from helo (ip)``                                   HELO
-fetchmail   ``from host [ip]``                                   the server polled
-==========  ===================================================  ========================
+===========  =========================================================  ===================
+MTA          from part                                                  first word is
+===========  =========================================================  ===================
+Postfix      ``from helo (rdns [ip])``, ``(unknown [ip])``              HELO
+Sendmail     ``from helo (user@rdns [ip] (may be forged))``             HELO
+Exim         ``from rdns ([ip]:port helo=x)``, ``from [ip] (helo=x)``   rDNS (HELO if no helo=)
+ecelerity    ``from name ([ip:port] helo=x)``                           not verified
+qmail        ``from rdns (HELO x) (user@ip)``, ``from helo (ip)``       rDNS / HELO
+CommuniGate  ``from [ip] (account u HELO x)``, ``(account u [ip] verified)``  the address
+ZMailer      ``from rdns ([ip]:port "EHLO x" rhost-flags-...)``         rDNS
+Exchange     ``from helo (ip)``                                         HELO
+fetchmail    ``from host [ip]``                                         the server polled
+===========  =========================================================  ===================
 
-So the parser tokenizes (words and balanced comments), splits the clauses on the keywords,
-and reads the from-clause comments with a few small patterns. Host names are lower-cased
-with any trailing dot removed; ``unknown``/``unverified`` place-holders become ''.
+The one rule that matters for trust: a HELO/EHLO argument is chosen by the sender, the address
+the receiving MTA saw on its socket is not. So the parser first cuts every HELO claim out of
+the comments (``helo=...``, ``HELO ...``, ``EHLO ...`` up to the end of their comment), and
+only then looks for the address, in the *last* comment that carries one: the receiving MTA
+writes its own comment after the sender's HELO, and a HELO that contains parentheses can only
+add comments before it. Host names are lower-cased with any trailing dot removed; place-holders
+(``unknown``, ``softdnserr``, ``may be forged``...) become ''. NUL and other control bytes are
+removed first. Every pattern runs in time linear in the header's length (a date is looked for
+only in the header's last few hundred characters), so a hostile 256 KiB header costs
+milliseconds: see tests/test_received_shapes.py and bench/bench_received.py.
 """
 
 from __future__ import annotations
@@ -27,19 +37,28 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from mailstats.mail.dates import parse_date
 
-if TYPE_CHECKING:
-    from mailstats.services import Identity
-
-__all__ = ["Hop", "find_origin", "is_public_ip", "normalize_ip", "parse_received"]
+__all__ = [
+    "Hop",
+    "connected",
+    "find_origin",
+    "is_public_ip",
+    "is_retrieval",
+    "normalize_ip",
+    "parse_received",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """One Received header, as far as it could be read. Empty strings mean "not stated"."""
+    """One Received header, as far as it could be read. Empty strings mean "not stated".
+
+    ``rdns`` is only ever a name the receiving MTA itself looked up (its comment), never the
+    sender's HELO; ``ip`` is the address it saw the connection come from. ``by_ip`` is the
+    receiving host's own address when the line states it (Exchange writes ``by host (ip)``).
+    """
 
     raw: str
     helo: str = ""
@@ -50,6 +69,7 @@ class Hop:
     id: str = ""
     timestamp: datetime | None = None
     parsed: bool = False
+    by_ip: str = ""
 
     @property
     def host(self) -> str:
@@ -68,25 +88,53 @@ class Hop:
 
 # --- tokenizing -------------------------------------------------------------------------
 
-# A comment with up to three levels of nesting, a word, or a stray parenthesis.
-_TOKEN = re.compile(
-    r"(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\))"
-    r"|([^\s()]+)"
-    r"|[()]"
-)
-_KEYWORDS = frozenset(("from", "by", "via", "with", "id", "for"))
+_KW = r"(?:from|by|via|with|id|for)(?![^\s()])"
+# Outside comments: a clause keyword, or a run of other words (one token for any number of
+# them, so a header of a hundred thousand words costs one match). Possessive quantifiers:
+# nothing is ever re-scanned.
+_TOKEN = re.compile(r"(" + _KW + r")|((?:(?!" + _KW + r")[^\s()]++\s*+)++)", re.I)
+_PAREN = re.compile(r"[()]")
+# No MTA writes a Received line anywhere near this long (their command lines stop at 2-16
+# KiB); of a longer one only the start and the end are read, which is where the sender's
+# HELO begins and where the receiving MTA's own comment and clauses are.
+_MAX_LINE = 8192
+_HEAD = 2048
+_TAIL = 6144
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]+")
+_SPACES = re.compile(r"[\t\n\v\f\r]")
 
-# Inside the from-clause comments.
-_BRACKET_IP = re.compile(r"\[(?:ipv6:)?([0-9a-f:.]+(?:%[\w.]+)?)\]", re.I)
-_RDNS_BEFORE_IP = re.compile(r"(?:^|[\s(])(?:[^\s@()\[\]]*@)?([^\s@()\[\]]+)\s+\[", re.I)
-_EXIM_HELO = re.compile(r"\bhelo=([^\s()]+)", re.I)
-_QMAIL_HELO = re.compile(r"^\(\s*(?:HELO|EHLO)\s+([^\s()]+)", re.I)
+# Where a HELO claim starts inside a comment: Exim/ecelerity "helo=x", qmail/CommuniGate
+# "HELO x", ZMailer '"EHLO x"'. Everything from there to the end of the comment is the claim.
+_HELO_MARK = re.compile(r"(?:^|(?<=[\s\"']))(?:helo=|(?:helo|ehlo)(?:\s|$))", re.I)
+_BRACKET = re.compile(r"\[([^\[\]\s]{1,80})\]")
+_BRACKET_ANY = re.compile(r"\[[^\[\]\s]{0,80}\]")
+_V4_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3})[:.]\d{1,5}")
 _EXIM_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
 _FQDN = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)+")
+_HOSTNAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
+# Only the end of a header is searched for a date without ";" (SendGrid, old Mercury): the
+# bounded window keeps the search linear however long the header is.
 _LOOSE_DATE = re.compile(
     r"(?:\b\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}|\b\d{4}-\d\d-\d\d)\s+\d{1,2}:\d\d[^;]*$"
 )
-_NO_NAME = frozenset(("unknown", "unverified", "localhost.localdomain.invalid"))
+_DATE_WINDOW = 300
+# What MTAs write where they have no verified name: never a host.
+_NO_NAME = frozenset(
+    (
+        "unknown",
+        "unverified",
+        "verified",
+        "softdnserr",
+        "softdnserror",
+        "unknown.domain",
+        "localhost.localdomain.invalid",
+        "may",
+        "dynamic",
+        "rdns",
+        "helo",
+        "ehlo",
+    )
+)
 
 
 @lru_cache(maxsize=65536)
@@ -99,7 +147,7 @@ def normalize_ip(text: str) -> str:
     text = text.strip().strip("[]")
     if text[:5].lower() == "ipv6:":
         text = text[5:]
-    if not text:
+    if not text or len(text) > 64:
         return ""
     try:
         addr = ipaddress.ip_address(text)
@@ -116,6 +164,20 @@ def normalize_ip(text: str) -> str:
     return str(addr)
 
 
+def _address(text: str) -> str:
+    """The IP in an address token, with the port shapes MTAs append: ``[ip]:port``,
+    ``[ip:port]``, ``ip:port`` and ``[a.b.c.d.port]`` (IPv4 only: an IPv6 ``:n`` is part of
+    the address)."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    ip = normalize_ip(text)
+    if ip:
+        return ip
+    m = _V4_PORT.fullmatch(text)
+    return normalize_ip(m.group(1)) if m is not None else ""
+
+
 def _is_ip_literal(text: str) -> bool:
     return bool(normalize_ip(text))
 
@@ -127,11 +189,25 @@ def _hostname(word: str) -> str:
     return word
 
 
+def _name(word: str) -> str:
+    """A receiver-written host name, or '' for a place-holder, a literal or junk."""
+    word = _hostname(word.strip("<>"))
+    if not word or _HOSTNAME.fullmatch(word) is None or _is_ip_literal(word):
+        return ""
+    return word
+
+
+def _by_host(word: str) -> str:
+    word = word.rstrip(";,").rsplit("@", 1)[-1]
+    return _hostname(word)
+
+
 def parse_received(value: str) -> Hop:
     """Read one Received header value (unfolded). Never raises.
 
     ``parsed`` is True when any field (a host, an address, a time stamp...) was recognized;
-    otherwise the result is ``Hop(raw=value)`` and every other field is empty.
+    otherwise the result is ``Hop(raw=value)`` and every other field is empty. ``raw`` is the
+    value as given; control bytes are removed only from the copy that is parsed.
     """
     try:
         return _parse(value)
@@ -143,75 +219,58 @@ def parse_received(value: str) -> Hop:
 # Anything more (TLS comments, "may be forged", a missing part) takes the general path;
 # tests/test_received.py checks both paths agree on every line they both accept.
 _POSTFIX_FAST = re.compile(
-    r"from ([^\s()\[\];@]+) \(([^\s()\[\];@]+) \[([0-9A-Fa-f:.]+)\]\) by ([^\s()\[\];]+) "
+    r"from ([^\s()\[\];@]+) \(([^\s()\[\];@]+) \[([0-9A-Fa-f:.]+)\]\) by ([^\s()\[\];@,]+) "
     r"\(Postfix\) with ([A-Za-z0-9]+) id ([A-Za-z0-9]+)(?: for <[^<>\s;()]*>)?"
 )
 
 
 def _parse(value: str, fast: bool = True) -> Hop:
+    raw = value
+    if _CONTROL.search(value) is not None:
+        value = _CONTROL.sub("", value)
     main, sep, tail = value.rpartition(";")
+    if len(tail) > _DATE_WINDOW:
+        sep = ""  # no date is that long: whatever follows the ";" is something else
     if fast and sep:
         m = _POSTFIX_FAST.fullmatch(main)
         if m is not None:
             stamp = parse_date(tail)
             if stamp is not None:
-                return _postfix_hop(value, m, stamp)
+                return _postfix_hop(raw, m, stamp)
     timestamp = parse_date(tail) if sep else None
     if timestamp is None:
         main = value  # no date after the last ";": it was part of something else
-        # Some MTAs (SendGrid, old Mercury) leave out the ";": try a date at the very end.
-        loose = _LOOSE_DATE.search(value)
+        loose = _LOOSE_DATE.search(value[-_DATE_WINDOW:])
         if loose is not None:
             timestamp = parse_date(loose.group(0))
+    if len(main) > _MAX_LINE:
+        main = main[:_HEAD] + " " + main[-_TAIL:]
+    if "\t" in main or "\n" in main or "\r" in main:
+        main = _SPACES.sub(" ", main)
 
-    # Split into clauses: keyword -> [value, comments, loose words]. A comment right after
-    # a keyword means the value is missing ("from ([1.2.3.4]) by ...").
-    clauses: dict[str, list] = {}
-    current: list | None = None
-    pending = False
-    current_kw = ""
-    for comment, word in _TOKEN.findall(main):
-        if word:
-            low = word.lower()
-            if low in _KEYWORDS and (not pending or (current_kw == "from" and low == "by")):
-                pending = False
-                if low in clauses:
-                    current = None  # "with X by AntispamTT": the first of each counts
-                    continue
-                current = ["", [], []]
-                clauses[low] = current
-                current_kw = low
-                pending = True
-            elif current is None:
-                continue
-            elif pending:
-                current[0] = word
-                pending = False
-            else:
-                current[2].append(word)
-        elif comment and current is not None:
-            pending = False
-            current[1].append(comment)
+    clauses = _clauses(main)
     if not clauses:
         if timestamp is None:
-            return Hop(raw=value)
-        return Hop(raw=value, timestamp=timestamp, parsed=True)
+            return Hop(raw=raw)
+        return Hop(raw=raw, timestamp=timestamp, parsed=True)
 
-    helo = rdns = ip = ""
+    helo = rdns = ip = by_ip = ""
     by = clauses.get("by")
-    by_value = _hostname(by[0]) if by is not None else ""
+    by_value = _by_host(by[0]) if by is not None else ""
+    if by is not None:
+        by_ip = _by_address(by_value, by[1])
     with_ = clauses.get("with")
-    protocol = " ".join([with_[0], *with_[2]]) if with_ is not None and with_[0] else ""
+    protocol = " ".join([with_[0], *_words(with_[1])]) if with_ is not None and with_[0] else ""
     id_ = clauses.get("id")
     ident = id_[0].strip("<>") if id_ is not None else ""
     frm = clauses.get("from")
     if frm is not None:
-        helo, rdns, ip = _from_part(frm[0], frm[1], frm[2], protocol, ident, main)
+        helo, rdns, ip = _from_part(frm[0], frm[1], protocol, ident, main)
 
     if not (helo or rdns or ip or by_value or protocol or ident or timestamp):
-        return Hop(raw=value)
+        return Hop(raw=raw)
     return Hop(
-        raw=value,
+        raw=raw,
         helo=helo,
         rdns=rdns,
         ip=ip,
@@ -220,22 +279,129 @@ def _parse(value: str, fast: bool = True) -> Hop:
         id=ident,
         timestamp=timestamp,
         parsed=True,
+        by_ip=by_ip,
     )
+
+
+def _by_address(value: str, parts: list[tuple[str, str]]) -> str:
+    """The receiving host's own address: a literal ``by`` value, or its first comment."""
+    ip = _address(value)
+    if ip or not parts or parts[0][0] != "c":
+        return ip
+    inner = parts[0][1][1:-1].split(None, 1)
+    return _address(inner[0]) if inner else ""
+
+
+def _words(parts: list[tuple[str, str]]) -> list[str]:
+    return [w for kind, text in parts if kind == "w" for w in text.split()]
+
+
+def _clauses(main: str) -> dict[str, list]:
+    """keyword -> [value, parts]; parts are ("c", comment), ("w", words) and ("x", text that
+    must never be read as an address), in order.
+
+    A comment right after a keyword means the value is missing ("from ([1.2.3.4]) by ...").
+    The first of each keyword counts ("with X by AntispamTT"), except for ``by``: the one
+    that counts is the last ``by`` before the last ``with`` (the last ``by`` when there is
+    no ``with``). The receiving MTA writes its ``by ... with ...`` after the sender's HELO, so
+    a HELO with spaces ("x by [8.8.8.8] with POP3") cannot stand in for it; whatever such a
+    HELO holds stays in the from part.
+    """
+    tokens: list[tuple[str, str]] = []
+    by_at: list[int] = []
+    with_at = -1
+    pos = 0
+    for start, end in [*_comment_spans(main), (len(main), len(main))]:
+        for keyword, words in _TOKEN.findall(main, pos, start):
+            if keyword:
+                low = keyword.lower()
+                if low == "by":
+                    by_at.append(len(tokens))
+                elif low == "with" and by_at:
+                    with_at = len(tokens)
+                tokens.append(("k", low))
+            else:
+                tokens.append(("w", words))
+        if end > start:
+            tokens.append(("c", main[start:end]))
+        pos = end
+    real_by = -1
+    if by_at:
+        real_by = max((i for i in by_at if i < with_at), default=by_at[-1])
+
+    clauses: dict[str, list] = {}
+    current: list | None = None
+    pending = injected = False
+    current_kw = ""
+    for index, (kind, text) in enumerate(tokens):
+        if kind == "k" and current_kw == "from" and index < real_by and text != "from":
+            # A keyword inside the sender's HELO: it and its value are the HELO's text.
+            current = clauses["from"]
+            current[1].append(("x", text))
+            pending = False
+            injected = True
+            continue
+        if kind == "k" and (not pending or (current_kw == "from" and text == "by")):
+            pending = False
+            injected = False
+            if text in clauses:
+                current = None  # "with X by AntispamTT": the first of each counts
+                continue
+            current = ["", []]
+            clauses[text] = current
+            current_kw = text
+            pending = True
+            continue
+        if current is None:
+            continue
+        if kind == "c":
+            pending = False
+            current[1].append(("c", text))
+            continue
+        if pending:
+            first, _, rest = text.partition(" ")
+            current[0] = first.strip()
+            pending = False
+            rest = rest.strip()
+            if rest:
+                current[1].append(("w", rest))
+        elif current_kw == "from" and injected:
+            current[1].append(("x", text))
+            injected = False
+        else:
+            current[1].append(("w", text))
+    return clauses
+
+
+def _comment_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each outermost balanced comment, nested to any depth, in one pass.
+
+    A parenthesis without a partner is no comment at all, so an unbalanced one in a HELO
+    ("x (((") swallows nothing: the receiving MTA's own comment after it stays a comment.
+    """
+    open_at: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for m in _PAREN.finditer(text):
+        if m.group() == "(":
+            open_at.append(m.start())
+        elif open_at:
+            start = open_at.pop()
+            while spans and spans[-1][0] > start:
+                spans.pop()  # nested inside this one
+            spans.append((start, m.end()))
+    return spans
 
 
 def _postfix_hop(value: str, m: re.Match[str], timestamp: datetime) -> Hop:
     first, rdns_word, ip_word, by_word, protocol, ident = m.groups()
     first_is_literal = _is_ip_literal(first)
     helo = first.lower() if first_is_literal else _hostname(first.rstrip("_"))
-    rdns = _hostname(rdns_word)
-    if rdns and _is_ip_literal(rdns):
-        rdns = ""
     return Hop(
         raw=value,
         helo=helo,
-        rdns=rdns,
+        rdns=_name(rdns_word),
         ip=normalize_ip(ip_word),
-        by=_hostname(by_word),
+        by=_by_host(by_word),
         protocol=protocol,
         id=ident,
         timestamp=timestamp,
@@ -244,75 +410,105 @@ def _postfix_hop(value: str, m: re.Match[str], timestamp: datetime) -> Hop:
 
 
 def _from_part(
-    first: str, comments: list[str], words: list[str], protocol: str, ident: str, main: str
+    first: str, parts: list[tuple[str, str]], protocol: str, ident: str, main: str
 ) -> tuple[str, str, str]:
-    """(helo, rdns, ip) from the from-clause's first word, its comments and loose words."""
-    text = " ".join(comments)
-    ip = ""
-    rdns = ""
-    helo = ""
-    qmail_helo = _QMAIL_HELO.match(comments[0]) if comments else None
-    # qmail: "(HELO [192.168.0.10]) (78.165.110.211)": the HELO's literal is what the client
-    # claimed, the connecting address is in the later comment.
-    addr_text = " ".join(comments[1:]) if qmail_helo is not None else text
+    """(helo, rdns, ip) from the from-clause's first word and its comments and words."""
+    helo_claim = ""
+    whole_claim = False  # a comment that is nothing but a HELO ("(HELO x)", qmail, GMX)
+    # (kind, text, flag): for a comment, "it was nothing but a HELO claim"; for words, "they
+    # follow a claim inside a comment" (a HELO with ")" in it could have written them).
+    cleaned: list[tuple[str, str, bool]] = []
+    mid_claim = False
+    forged = False
+    for kind, text in parts:
+        if kind == "c":
+            inner = text[1:-1]
+            low = inner.lower()
+            whole = False
+            if "may be forged" in low:
+                forged = True
+            m = _HELO_MARK.search(inner)
+            if m is not None:
+                claim = inner[m.end() :].strip().strip("\"'")
+                if not helo_claim:
+                    helo_claim = claim.split(None, 1)[0].strip("\"'") if claim else ""
+                if inner[: m.start()].strip():
+                    mid_claim = True
+                else:
+                    whole_claim = whole = True
+                inner = inner[: m.start()]
+            cleaned.append(("c", inner, whole))
+        elif kind == "w":
+            cleaned.append(("w", text, mid_claim))
 
-    # The address: a [literal] in a comment, else a bare address comment (qmail, Exchange:
-    # "(1.2.3.4)", "(user@1.2.3.4)"), else a [literal] word (fetchmail), else the first word.
-    for m in _BRACKET_IP.finditer(addr_text):
-        ip = normalize_ip(m.group(1))
-        if ip:
-            break
-    if not ip:
-        for c in comments[1:] if qmail_helo is not None else comments:
-            inner = c[1:-1].strip()
-            if not inner:
-                continue
-            head = inner.split(None, 1)[0].rsplit("@", 1)[-1]
-            ip = normalize_ip(head)
-            if ip:
-                break
-    if not ip:
-        for w in words:
-            if w.startswith("["):
-                ip = normalize_ip(w.split("]", 1)[0])
+    # The address: the last comment or [literal] word that holds one, read from the right.
+    ip = ""
+    ip_comment = ""
+    ip_pos = -1
+    claim_before_ip = False
+    for index in range(len(cleaned) - 1, -1, -1):
+        kind, text, after_claim = cleaned[index]
+        if kind == "c":
+            for b in _BRACKET.finditer(text):
+                ip = _address(b.group(1))
                 if ip:
+                    ip_comment, ip_pos = text, b.start()
                     break
+            if not ip:
+                head = text.split(None, 1)[0] if text.strip() else ""
+                ip = _address(head.rsplit("@", 1)[-1])
+        elif kind == "w" and not after_claim:
+            for w in reversed(text.split()):
+                if w.startswith("["):
+                    ip = _address(w)
+                    if ip:
+                        break
+        if ip:
+            claim_before_ip = any(k == "c" and w for k, _, w in cleaned[:index])
+            break
+    first_is_literal = first.startswith("[") or _is_ip_literal(first)
     if not ip and first:
         literal = first
         if "[" in literal:
-            literal = literal[literal.index("[") :].split("]", 1)[0]
-        ip = normalize_ip(literal)
+            literal = literal[literal.index("[") :]
+        ip = _address(literal)
 
-    exim_helo = _EXIM_HELO.search(text)
-    first_is_literal = first.startswith("[") or _is_ip_literal(first)
     name = "" if first_is_literal else _hostname(first.split("[", 1)[0].rstrip("_"))
-
-    if exim_helo is not None:
-        # Exim: the first word is the verified rDNS (or the [ip] when there is none).
-        helo = _hostname(exim_helo.group(1))
-        rdns = name
-    elif qmail_helo is not None:
+    rdns = ""
+    if not ip:
+        # "(rdns [])": a name before an empty or unreadable literal is still the look-up.
+        for kind, text, _ in reversed(cleaned):
+            b = _BRACKET_ANY.search(text) if kind == "c" else None
+            if b is not None:
+                ip_comment, ip_pos = text, b.start()
+                break
+    if ip_pos > 0:
+        # "(rdns [ip])", "(user@rdns [ip])", "(IDENT:u@rdns [ip])", "(rdns[ip])": one word
+        # before the literal is the receiver's look-up; "account u@x [ip]" is not.
+        before = ip_comment[:ip_pos].split()
+        if len(before) == 1:
+            rdns = _name(before[0].rsplit("@", 1)[-1])
+    elif ip_pos == 0 and name and (helo_claim or _looks_exim(main, protocol, ident)):
+        # Exim: "from rdns ([ip]:port helo=x)"; "from rdns ([ip])" when HELO equals rDNS.
+        if not _PORT_INSIDE.match(ip_comment):
+            rdns = _name(name)
+    elif claim_before_ip and name:
         # qmail: "from rdns (HELO helo) (ip)"; rdns is "unknown" when there was none.
-        helo = _hostname(qmail_helo.group(1))
-        rdns = name
-    else:
-        m = _RDNS_BEFORE_IP.search(text)
-        if m is not None:
-            # Postfix / Sendmail: "(rdns [ip])", "(user@rdns [ip])", "(IDENT:u@rdns [ip])".
-            rdns = _hostname(m.group(1))
-            if "may be forged" in text.lower():
-                # Sendmail's way of saying the PTR does not resolve back; Postfix writes
-                # "unknown" in the same case. An unverified PTR is whatever its owner wants.
-                rdns = ""
-            helo = first.lower() if first_is_literal else name
-        elif name and comments and _looks_exim(main, protocol, ident) and ip:
-            # Exim writes "from rdns ([ip])" when the HELO equals the verified rDNS.
-            rdns = helo = name
-        else:
-            helo = first.lower() if first_is_literal else name
-    if rdns and _is_ip_literal(rdns):
+        rdns = _name(name)
+    if forged:
+        # Sendmail's way of saying the PTR does not resolve back; Postfix writes
+        # "unknown" in the same case. An unverified PTR is whatever its owner wants.
         rdns = ""
+
+    if helo_claim or whole_claim:
+        helo = helo_claim.lower() if _is_ip_literal(helo_claim) else _hostname(helo_claim)
+    else:
+        helo = first.lower() if first_is_literal else name
     return helo, rdns, ip
+
+
+# ecelerity writes the port inside the brackets ("[ip:port]"), Exim after them.
+_PORT_INSIDE = re.compile(r"\s*\[\d{1,3}(?:\.\d{1,3}){3}:\d+\]")
 
 
 def _looks_exim(main: str, protocol: str, ident: str) -> bool:
@@ -321,60 +517,11 @@ def _looks_exim(main: str, protocol: str, ident: str) -> bool:
     return bool(ident) and _EXIM_ID.match(ident) is not None and protocol.islower()
 
 
-# --- origin -----------------------------------------------------------------------------
-
-# Documentation ranges stand in for public addresses in generated fixtures (see is_public_ip).
-_TEST_NETS = (
-    ipaddress.ip_network("192.0.2.0/24"),
-    ipaddress.ip_network("198.51.100.0/24"),
-    ipaddress.ip_network("203.0.113.0/24"),
-    ipaddress.ip_network("2001:db8::/32"),
+# The origin-selection half (which hop is the origin, where trust stops) is in origin.py;
+# its names stay importable from here, where every caller has always found them.
+from mailstats.mail.origin import (  # noqa: E402
+    connected,
+    find_origin,
+    is_public_ip,
+    is_retrieval,
 )
-
-
-@lru_cache(maxsize=65536)
-def is_public_ip(ip: str) -> bool:
-    """True for a global unicast address: one a DNSBL or SPF check can say something about.
-
-    Private, loopback, link-local, CGNAT (100.64.0.0/10), multicast, reserved and unspecified
-    addresses are not public. The documentation ranges 192.0.2.0/24, 198.51.100.0/24,
-    203.0.113.0/24 and 2001:db8::/32 deliberately *are*: the project's generated test mail
-    uses them as the senders' "public" addresses (RFC 5737/3849 reserve them for exactly
-    such examples), and since they are never routed no real message can carry one as a
-    genuine origin, so counting them changes nothing on real mail.
-    """
-    try:
-        addr = ipaddress.ip_address(normalize_ip(ip) if ip else "")
-    except ValueError:
-        return False
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    for net in _TEST_NETS:
-        if addr.version == net.version and addr in net:
-            return True
-    if (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-    ):
-        return False
-    return addr.is_global
-
-
-def find_origin(hops: list[Hop], identity: Identity | None) -> tuple[int, Hop] | None:
-    """The origin hop (DESIGN.md): from the top, the first public IP not a trusted relay.
-
-    Index 0 is the topmost Received header, the one the user's own provider added last.
-    """
-    for index, hop in enumerate(hops):
-        if not hop.ip or not is_public_ip(hop.ip):
-            continue
-        if identity is not None and identity.is_trusted_relay(
-            hop.ip, hop.host or hop.rdns or hop.helo
-        ):
-            continue
-        return index, hop
-    return None

@@ -25,7 +25,7 @@ from mailstats.services import Services
 
 class ReceivedModule(Module):
     name = "received"
-    version = "1"
+    version = "2"
     description = "Some Received hop comes from the From (or Sender) address's domain"
     checks = ("from_match", "sender_match")
     extras = ("hops",)
