@@ -98,7 +98,13 @@ parts_st = st.none() | st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     lines=st.lists(header_line, max_size=8),
     parts=parts_st,

@@ -271,7 +271,10 @@ def parse_msgid_list(value: str, first_only: bool = False) -> list[str]:
         return out
     for word in _WS.split(_MSGID_COMMENT.sub(" ", value)):
         word = word.strip(",;\"'")
-        if "@" in word:
+        # A bare id is id-left "@" id-right, and never holds an angle bracket: brackets are
+        # the delimiters every other path strips, so ">@" is not an id.
+        left, at, right = word.rpartition("@")
+        if at and left and right and ">" not in word:
             out.append(word)
             if first_only:
                 break
