@@ -82,9 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Every entry point (console script, `python -m mailstats`, the desktop window)."""
+    from mailstats.crash import guarded
+
+    return guarded(_main, sys.argv[1:] if argv is None else argv)
+
+
+def _main(argv: list[str]) -> int:
+    from mailstats.crash import doing
+
+    doing("reading the command line")
     parser = build_parser()
     if not argv:
+        doing("running the desktop window")
         return _open_gui(parser)
     try:
         args = parser.parse_args(argv)
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    doing(f"running {'mailstats ' + args.command if args.command else 'the batch'}")
     if args.command == "report":
         return _report(args.results, args.output)
     if args.command == "demo":
@@ -161,11 +172,19 @@ def run_batch(
     plan: bool = False,
 ) -> int:
     from mailstats.accounts.config import ConfigError, load_config
-    from mailstats.run.cache import Cache
+    from mailstats.crash import doing
+    from mailstats.run.cache import Cache, CacheError
     from mailstats.run.engine import Engine
-    from mailstats.stats.export import write_outputs
+    from mailstats.stats.export import check_out_dir, write_outputs
 
+    if not plan:
+        doing(f"checking the output folder {out_dir}")
+        problem = check_out_dir(out_dir)
+        if problem:
+            _err(problem)
+            return EXIT_USAGE
     try:
+        doing(f"reading the accounts file {accounts_file}")
         cfg = load_config(accounts_file)
         if cache:
             cfg.settings.cache = cache
@@ -177,11 +196,13 @@ def run_batch(
             if unknown:
                 raise ConfigError(f"{accounts_file}: no account named {', '.join(sorted(unknown))}")
             accounts = [a for a in accounts if a.name in only]
+        doing("opening the cache")
         cache_obj = Cache(cfg.settings.cache or None)
         if dns_snapshot is not None:
             _load_snapshot(cache_obj, dns_snapshot)
         engine = Engine(cfg, cache=cache_obj)
-    except ConfigError as exc:
+        engine.warnings.extend(cache_obj.warnings)  # printed at the end, and in the manifest
+    except (ConfigError, CacheError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except ValueError as exc:  # unknown module names
@@ -203,6 +224,7 @@ def run_batch(
     reporter = ProgressReporter(quiet=quiet, accounts=len(accounts))
     cancel = threading.Event()
     results: Any = None
+    doing("running the accounts")
     try:
         with reporter:
             if scheduler:
@@ -225,6 +247,7 @@ def run_batch(
         _err(str(exc))
         return EXIT_FAILED
     run_info = {"jobs": 1 if scheduler else jobs, "scheduler": scheduler}
+    doing(f"writing the outputs to {out_dir}")
     written = write_outputs(results, result, out_dir, run_info=run_info)
     results.close()
     if anonymize:

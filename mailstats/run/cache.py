@@ -21,6 +21,10 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
+from mailstats.run.cache_open import CacheError, chmod_own, open_own
+
+__all__ = ["Cache", "CacheError", "CacheReader", "default_cache_path"]
+
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -219,17 +223,14 @@ class Cache(CacheReader):
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Create the file 0600 before SQLite opens it: no window where it is world-readable.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(self.path, 0o600)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        # Several engines (--jobs) may share the file: wait for the writer instead of failing.
-        self.db.execute("PRAGMA busy_timeout=60000")
-        self.db.executescript(_SCHEMA)
+        #: What the user must be told about the file (a damaged cache moved aside).
+        self.warnings: list[str] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            opened = open_own(self.path, self.warnings, _SCHEMA)
+        except OSError as exc:
+            raise CacheError(f"cache {self.path}: cannot use it: {exc.strerror or exc}") from None
+        self.db = opened
         self._lock = threading.Lock()
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and row[0] != str(SCHEMA_VERSION):
@@ -241,9 +242,7 @@ class Cache(CacheReader):
         if row is None:
             self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
         for suffix in ("-wal", "-shm"):
-            side = Path(str(self.path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+            chmod_own(Path(str(self.path) + suffix))
 
     # -- folders ----------------------------------------------------------------------
     def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:

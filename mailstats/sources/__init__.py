@@ -7,8 +7,10 @@ folder identity rules, so a Maildir and a server give identical statistics for t
 from __future__ import annotations
 
 import base64
+import os
 import quopri
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -100,6 +102,15 @@ def open_source(account: Account, password: str = "", **kwargs: object) -> Sourc
         from mailstats.sources.local import LocalSource
 
         return LocalSource(account.path)
+    if not password and account.auth != "oauth2" and account.password_env:
+        env = account.password_env
+        if not os.environ.get(env):
+            # Said before connecting: the server would only answer "wrong password".
+            state = "is empty" if env in os.environ else "is not set"
+            raise AuthError(
+                f"password_env: the environment variable {env} {state}"
+                f" (in the process that ran this account, on {socket.gethostname()})"
+            )
     from mailstats.sources.imap import ImapSource
 
     return ImapSource(account, password, **kwargs)  # type: ignore[arg-type]

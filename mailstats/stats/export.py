@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +31,14 @@ MESSAGE_COLUMNS = [
 #: Core columns after the module columns and age_days (added later: the format only grows).
 TRAILING_COLUMNS = ["receiver"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: C0 controls (NUL, tab, CR, LF included), DEL and C1: header text may hold any of them, and
+#: a NUL or a bare CR in a CSV cell breaks the readers of the file (Python's csv among them).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape_control(m: re.Match[str]) -> str:
+    """Visible (`\\x00` in the cell), not a silently shorter string."""
+    return f"\\x{ord(m.group()):02x}"
 
 
 def safe_cell(value: Any) -> str:
@@ -42,6 +52,8 @@ def safe_cell(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) else str(value)
     text = str(value)
+    if not text.isprintable():
+        text = _CONTROL.sub(_escape_control, text)
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
@@ -57,7 +69,7 @@ def write_csv(
     """
     tmp = path.with_name(path.name + ".part")
     n = 0
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    with _open_part(tmp) as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         if escaped:
@@ -70,6 +82,40 @@ def write_csv(
                 n += 1
     os.replace(tmp, path)
     return n
+
+
+def _open_part(tmp: Path) -> Any:
+    """The temporary file, never through a link planted at its name (O_NOFOLLOW)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+    return open(fd, "w", newline="", encoding="utf-8")
+
+
+OUTPUT_FILES = ("summary.csv", "messages.csv", "indicators.csv", "mailboxes.csv", "manifest.json")
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> str:
+    """'' when the outputs can be written to `out_dir` (created if missing), else why not.
+
+    Run before any work: a folder that cannot be written must not cost a whole run.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        return f"--out {out}: is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out}: cannot create the folder: {exc.strerror or exc}"
+    for name in OUTPUT_FILES:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            return f"--out {out}: {name} there is a folder; cannot replace it with the file"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mailstats-", suffix=".part", dir=out)
+    except OSError as exc:
+        return f"--out {out}: cannot write there: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(probe)
+    return ""
 
 
 _CHECK_CELL = {True: "1", False: "0", None: ""}
@@ -138,7 +184,8 @@ def write_outputs(
     data = manifest(result, written)
     data.update(run_info or {})
     tmp = out / "manifest.json.part"
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    with _open_part(tmp) as fh:
+        fh.write(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(tmp, out / "manifest.json")
     return written
 
