@@ -199,7 +199,7 @@ def run_batch(
         doing("opening the cache")
         cache_obj = Cache(cfg.settings.cache or None)
         if dns_snapshot is not None:
-            _load_snapshot(cache_obj, dns_snapshot)
+            _load_snapshot(cache_obj, dns_snapshot, cfg.settings.dns_servers)
         engine = Engine(cfg, cache=cache_obj)
         engine.warnings.extend(cache_obj.warnings)  # printed at the end, and in the manifest
     except (ConfigError, CacheError) as exc:
@@ -296,11 +296,15 @@ def _plan(cfg: Any, accounts: list[Any], jobs: int, scheduler: str | None) -> in
     return rc
 
 
-def _load_snapshot(cache: Any, path: Path) -> None:
+def _load_snapshot(cache: Any, path: Path, servers: list[str]) -> None:
     import json
 
+    from mailstats.services.dns import resolver_key
+
     entries = json.loads(path.read_text(encoding="utf-8"))
-    cache.import_dns(entries, expires=time.time() + 10 * 365 * 86400)
+    cache.import_dns(
+        entries, expires=time.time() + 10 * 365 * 86400, resolver=resolver_key(servers or None)
+    )
 
 
 def _anonymize(out: Path) -> list[str]:

@@ -27,7 +27,8 @@ def test_demo_offline_exact(tmp_path: Path, capsys) -> None:
     assert {k: got.get(k) for k in expected} == expected
     manifest = json.loads((out / "manifest.json").read_text())
     # every DNS answer came from the bundled snapshot: nothing was asked on the network
-    assert set(manifest["dns"]) == {"cache_hit"}
+    assert set(manifest["dns"]) == {"cache_hit", "distinct_pairs"}
+    assert manifest["dns_trust"]["status"] == "unchecked"
     assert manifest["counts"]["module_errors"] == 0
 
 

@@ -190,7 +190,8 @@ def test_files_mailstats_writes_are_private(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         cache = Cache(tmp_path / "c.sqlite")
-        cache.save_dns([("x.example", "A", "ok", ("192.0.2.1",), time.time() + 60)])
+        row = ("x.example", "A", "ok", ("192.0.2.1",), time.time() + 60, "")
+        cache.save_dns("servers:x", [row])
         cache.put_messages("a", "INBOX", [(1, b"From: a@b.example\r\n\r\n", None, 10)])
         written = [p for p in tmp_path.iterdir() if p.name.startswith("c.sqlite")]
         assert len(written) >= 2  # the database and its WAL exist now

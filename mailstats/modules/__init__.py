@@ -77,6 +77,9 @@ class Module:
     uses_sent_index: ClassVar[bool] = False
     #: Whether "now" (live network) or "at delivery" evidence; documented in docs/modules.md.
     evidence: ClassVar[str] = "message"
+    #: Checks and extras whose values rest on DNS answers. When the run's resolver is found
+    #: lying (services/dns_trust.py) the engine reports them unknown for the whole run.
+    dns_columns: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, services: Services) -> None:
         """Once per account before any message (e.g. a DNSBL zone self-test)."""

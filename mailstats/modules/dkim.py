@@ -181,6 +181,7 @@ class Dkim(Module):
     checks = ("signed", "valid", "aligned")
     extras = ("failure",)
     evidence = "now"
+    dns_columns = ("valid", "aligned", "failure")
 
     def wants(self, msg: Message, item: str) -> bool:
         if item == RAW:

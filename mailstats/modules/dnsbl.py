@@ -122,6 +122,7 @@ class Dnsbl(Module):
     checks = ("listed",)
     extras: ClassVar[tuple[str, ...]] = ()
     evidence = "now"
+    dns_columns = ("listed",)
 
     def __init__(self) -> None:
         self.zones: list[str] = []

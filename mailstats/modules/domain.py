@@ -60,6 +60,7 @@ class Domain(Module):
     needs = frozenset({HEADER})
     checks = ("from_domain_exists",)
     evidence = "now"
+    dns_columns = ("from_domain_exists",)
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
         name = normalize_domain(from_domain(msg))

@@ -117,6 +117,7 @@ class Dynamic(Module):
     checks = ("origin_dynamic",)
     extras = ("ptr",)
     evidence = "now"
+    dns_columns = ("origin_dynamic", "ptr")
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
         ip = _origin_ip(msg, services)

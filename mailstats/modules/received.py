@@ -30,6 +30,7 @@ class ReceivedModule(Module):
     checks = ("from_match", "sender_match")
     extras = ("hops",)
     evidence = "now"  # PTR answers are today's
+    dns_columns = ("from_match", "sender_match")
 
     def _needs_ptr(self, hop: Hop) -> bool:
         return not hop.host and bool(hop.ip)

@@ -103,6 +103,7 @@ class Spf(Module):
     checks = ("pass",)
     extras = ("result",)
     evidence = "now"
+    dns_columns = ("pass", "result")
 
     def __init__(self) -> None:
         self._memo: dict[tuple[str, str, str], tuple[str, str]] = {}

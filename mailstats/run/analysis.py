@@ -62,6 +62,7 @@ class BatchReport:
     pid: int = 0
     #: module -> [nanoseconds in its prefetch and evaluate, messages, DNS names it asked]
     costs: dict[str, list[int]] = field(default_factory=dict)
+    dns: dict[str, Any] = field(default_factory=dict)  # a worker resolver's cumulative report
 
 
 class Analyser:
@@ -119,6 +120,7 @@ class Analyser:
         if self.in_worker:
             report.counters = {m.name: m.counters() for m in self.modules if m.counters()}
             report.warnings = [w for m in self.modules for w in m.warnings()]
+            report.dns = self.services.dns.report()
         return report
 
     @staticmethod
@@ -211,6 +213,7 @@ def _worker_init(
     sent_index: SentIndex | None,
     classes: list[type],
     cache_path: str,
+    dns_state: dict[str, Any] | None = None,
 ) -> None:
     """In the child: the same settings, its own resolver (reading the shared DNS cache)."""
     global _WORKER
@@ -221,6 +224,7 @@ def _worker_init(
     registry = Registry([cls() for cls in classes])
     config.settings.modules = [m.name for m in registry.modules]
     engine = Engine(config, cache=Cache(cache_path), registry=registry)
+    engine.resolver.adopt(dns_state or {})  # the same run: its id, what it knows of the resolver
     services = engine.services_for(account, sent_index)
     for m in engine.modules:
         try:
@@ -246,6 +250,7 @@ class ProcessRunner:
         modules: list[Module],
         cache_path: str,
         workers: int = 1,
+        dns_state: dict[str, Any] | None = None,
     ) -> None:
         classes = [type(m) for m in modules]
         self.workers = max(1, workers)
@@ -253,7 +258,7 @@ class ProcessRunner:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(config, account, sent_index, classes, cache_path),
+            initargs=(config, account, sent_index, classes, cache_path, dns_state),
         )
 
     def evaluate(self, batch: Batch) -> Future:

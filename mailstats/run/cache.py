@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
@@ -39,8 +40,8 @@ CREATE TABLE IF NOT EXISTS bodies(
     account TEXT, folder TEXT, uid INTEGER, item TEXT, data BLOB, truncated INTEGER,
     PRIMARY KEY(account, folder, uid, item)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dns(
-    name TEXT, rdtype TEXT, status TEXT, records TEXT, expires REAL,
-    PRIMARY KEY(name, rdtype)) WITHOUT ROWID;
+    resolver TEXT, name TEXT, rdtype TEXT, status TEXT, records TEXT, expires REAL, run TEXT,
+    PRIMARY KEY(resolver, name, rdtype)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results(
     account TEXT, folder TEXT, module TEXT, version TEXT, fingerprint TEXT, chunk INTEGER,
     uids BLOB, data BLOB, why BLOB,
@@ -231,6 +232,10 @@ class Cache(CacheReader):
         except OSError as exc:
             raise CacheError(f"cache {self.path}: cannot use it: {exc.strerror or exc}") from None
         self.db = opened
+        if "resolver" not in [r[1] for r in self.db.execute("PRAGMA table_info(dns)")]:
+            # Answers stored without the resolver that gave them cannot be attributed: drop.
+            self.db.execute("DROP TABLE IF EXISTS dns")
+            self.db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and row[0] != str(SCHEMA_VERSION):
@@ -365,29 +370,70 @@ class Cache(CacheReader):
             self._insert_chunk(account, folder, module, version, fp, 0, merged)
             self.db.execute("COMMIT")
 
-    # -- DNS (implements services.dns.DnsStore) ----------------------------------------
-    def load_dns(self, now: float) -> Iterator[tuple[str, str, str, tuple[str, ...], float]]:
-        cur = self.db.execute(
-            "SELECT name, rdtype, status, records, expires FROM dns WHERE expires > ?", (now,)
-        )
-        for name, rdtype, status, records, expires in cur:
-            yield name, rdtype, status, tuple(json.loads(records)), expires
+    def forget_results(self, account: str, folder: str, module: str) -> None:
+        """Drop a module's cached results in a folder: the next run evaluates it again."""
+        with self._lock:
+            self.db.execute(
+                "DELETE FROM results WHERE account=? AND folder=? AND module=?",
+                (account, folder, module),
+            )
 
-    def save_dns(self, rows: list[tuple[str, str, str, tuple[str, ...], float]]) -> None:
+    # -- DNS (implements services.dns.DnsStore) ----------------------------------------
+    # A row is live while it has not expired, and for the run that learnt it (`run`), so
+    # the worker processes of one run share answers whatever their TTL.
+    def load_dns(
+        self, resolver: str, now: float, run: str = ""
+    ) -> Iterator[tuple[str, str, str, tuple[str, ...], float, str]]:
+        cur = self.db.execute(
+            "SELECT name, rdtype, status, records, expires, run FROM dns "
+            "WHERE resolver=? AND (expires > ? OR run = ?)",
+            (resolver, now, run),
+        )
+        for name, rdtype, status, records, expires, r in cur:
+            yield name, rdtype, status, tuple(json.loads(records)), expires, r
+
+    def lookup_dns(
+        self, resolver: str, keys: list[tuple[str, str]], now: float, run: str = ""
+    ) -> Iterator[tuple[str, str, str, tuple[str, ...], float, str]]:
+        for name, rdtype in keys:
+            row = self.db.execute(
+                "SELECT status, records, expires, run FROM dns WHERE resolver=? AND name=? "
+                "AND rdtype=? AND (expires > ? OR run = ?)",
+                (resolver, name, rdtype, now, run),
+            ).fetchone()
+            if row is not None:
+                yield name, rdtype, row[0], tuple(json.loads(row[1])), row[2], row[3]
+
+    def save_dns(
+        self, resolver: str, rows: list[tuple[str, str, str, tuple[str, ...], float, str]]
+    ) -> None:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT OR REPLACE INTO dns VALUES(?,?,?,?,?)",
-                [(n, t, s, json.dumps(list(r)), e) for n, t, s, r, e in rows],
+                "INSERT OR REPLACE INTO dns VALUES(?,?,?,?,?,?,?)",
+                [(resolver, n, t, s, json.dumps(list(r)), e, run) for n, t, s, r, e, run in rows],
             )
             self.db.execute("COMMIT")
 
-    def export_dns(self) -> list[dict[str, Any]]:
-        """All stored answers, for the demo's bundled DNS snapshot."""
-        cur = self.db.execute("SELECT name, rdtype, status, records FROM dns ORDER BY 1, 2")
+    def purge_dns(self, resolver: str) -> None:
+        """Forget every answer of one resolver (it was found lying)."""
+        with self._lock:
+            self.db.execute("DELETE FROM dns WHERE resolver=?", (resolver,))
+
+    def export_dns(self, resolver: str | None = None) -> list[dict[str, Any]]:
+        """Live stored answers (of one resolver, or all), for the demo's DNS snapshot."""
+        cur = self.db.execute(
+            "SELECT name, rdtype, status, records FROM dns WHERE expires > ? "
+            "AND (? IS NULL OR resolver = ?) ORDER BY 1, 2",
+            (time.time(), resolver, resolver),
+        )
         return [{"name": n, "type": t, "status": s, "records": json.loads(r)} for n, t, s, r in cur]
 
-    def import_dns(self, entries: list[dict[str, Any]], expires: float) -> None:
+    def import_dns(self, entries: list[dict[str, Any]], expires: float, resolver: str) -> None:
         self.save_dns(
-            [(e["name"], e["type"], e["status"], tuple(e["records"]), expires) for e in entries]
+            resolver,
+            [
+                (e["name"], e["type"], e["status"], tuple(e["records"]), expires, "")
+                for e in entries
+            ],
         )

@@ -36,6 +36,7 @@ from mailstats.run.analysis import (
 from mailstats.run.cache import Cache
 from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
 from mailstats.run.counting import count_folder, load_table
+from mailstats.run.dnstrust import settle as settle_dns
 from mailstats.run.jobs import FolderJobs, LazyWorker
 from mailstats.run.results import (
     AccountResult,
@@ -127,6 +128,7 @@ class Engine:
         self._fps: dict[str, dict[str, str]] = {}  # account -> module -> fingerprint
         self._worker_counters: dict[str, dict[str, int]] = {}
         self._counters_by_pid: dict[int, dict[str, dict[str, int]]] = {}
+        self._dns_by_pid: dict[int, dict[str, Any]] = {}  # worker resolvers' latest reports
         self._costs: dict[str, dict[str, int]] = {}  # module -> additive cost figures
         #: Worker processes that evaluate big folders while this one fetches (0 = none).
         #: Two by default: measured best on 2 cores (docs/benchmarks.md).
@@ -150,12 +152,14 @@ class Engine:
             done = self.run_account(acct)
             results.append(done)
             self._progress(Progress(acct.name, "", "finished", 1, 1, done.status))
+        dns_stats, dns_trust = settle_dns(self, results)
         self.resolver.flush()
         self.resolver.close()
         warnings = list(self.warnings)
         counters = {name: dict(v) for name, v in self._worker_counters.items()}
+        lying = dns_trust.get("status") == "lying"
         for m in self.modules:
-            for w in m.warnings():
+            for w in m.warnings() if not (lying and m.dns_columns) else ():  # one DNS warning
                 if w not in warnings:
                     warnings.append(w)
             for k, v in m.counters().items():
@@ -168,7 +172,8 @@ class Engine:
             finished=datetime.now(UTC),
             settings=self.config.settings.as_dict(),
             warnings=warnings,
-            dns_stats=dict(self.resolver.stats),
+            dns_stats=dns_stats,
+            dns_trust=dns_trust,
             fetch_stats=dict(self._fetch_stats),
             module_counters=counters,
             module_cost={name: dict(v) for name, v in self._costs.items()},
@@ -279,6 +284,8 @@ class Engine:
         """A worker's cumulative counters (latest per process) and its warnings."""
         if report.counters:
             self._counters_by_pid[report.pid] = report.counters
+        if report.dns:
+            self._dns_by_pid[report.pid] = report.dns
         for name, (ns, messages, names) in report.costs.items():
             self._add_cost(name, ns=ns, messages=messages, dns_names=names)
         for w in report.warnings:
@@ -289,6 +296,10 @@ class Engine:
         cost = self._costs.setdefault(name, {})
         for key, value in figures.items():
             cost[key] = cost.get(key, 0) + value
+
+    def dns_reports(self) -> list[dict[str, Any]]:
+        """The worker processes' resolver reports (the engine's own is `resolver.report()`)."""
+        return list(self._dns_by_pid.values())
 
     def _merge_worker_counters(self) -> None:
         for counters in self._counters_by_pid.values():

@@ -127,6 +127,7 @@ class LazyWorker:
                 [self.engine.core, *self.engine.modules],
                 str(self.engine.cache.path),
                 workers=self.engine.workers,
+                dns_state=self.engine.resolver.handoff(),
             )
         return self.started
 

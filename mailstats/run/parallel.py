@@ -69,6 +69,7 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
     modules: list[Any] = []
     warnings: list[str] = []
     dns: dict[str, int] = {}
+    trust: dict[str, Any] = {}
     fetch: dict[str, int] = {}
     counters: dict[str, dict[str, int]] = {}
     costs: dict[str, dict[str, int]] = {}
@@ -84,6 +85,8 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         for w in res.warnings:
             if w not in warnings:
                 warnings.append(w)
+        if res.dns_trust and (not trust or res.dns_trust.get("status") == "lying"):
+            trust = trust if trust.get("status") == "lying" else res.dns_trust
         for target, source in ((dns, res.dns_stats), (fetch, res.fetch_stats)):
             for k, v in source.items():
                 target[k] = target.get(k, 0) + v
@@ -112,6 +115,7 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         settings=config.settings.as_dict(),
         warnings=warnings,
         dns_stats=dns,
+        dns_trust=trust,
         fetch_stats=fetch,
         module_counters=counters,
         module_cost=costs,

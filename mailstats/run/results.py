@@ -86,6 +86,7 @@ class RunResult:
     settings: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     dns_stats: dict[str, int] = field(default_factory=dict)
+    dns_trust: dict[str, Any] = field(default_factory=dict)  # run/dnstrust.py
     fetch_stats: dict[str, int] = field(default_factory=dict)
     module_counters: dict[str, dict[str, int]] = field(default_factory=dict)
     #: module (or "_fetch", "_dns_prefetch") -> additive figures: ns, messages, dns_names,

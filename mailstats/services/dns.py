@@ -1,52 +1,67 @@
-"""DNS for modules: one resolver per run, a persistent answer cache, concurrent prefetch.
+"""DNS for modules: one resolver per run, a run memo, a persistent cache per resolver, honesty.
 
 Why it looks like this:
 - The original spent 20 minutes on 1k messages until it cached reverse look-ups; spam repeats
-  the same IPs and domains, so every answer is cached with its TTL, across runs (SQLite).
-- A failed look-up (timeout, SERVFAIL, REFUSED) means "unknown", never "no", and is never
-  cached: the next run asks again.
-- Modules look up one message at a time, which would serialise thousands of round trips; the
-  engine asks each module for the queries a batch will need and resolves them concurrently
-  first (`prefetch`), so `query` then answers from memory.
+  the same IPs and domains, so answers persist across runs (SQLite) for their TTL.
+- Within a run, the first answer for a (name, type) is the answer for every message of the
+  run, whatever its TTL (dnsmasq serves its own records with TTL 0): the statistics need one
+  truth per name, and the network is asked once. Worker processes share the run's id and
+  look in the shared cache before asking, so they do not ask again what another one learnt.
+- A failed look-up (timeout, SERVFAIL, REFUSED, a CNAME loop, an unfinished chain) is
+  "unknown", never "no"; it is remembered for the run only (never asked again in a loop) and
+  never persisted: the next run asks again.
+- Answers belong to the resolver that gave them: the cache is keyed by the set of servers,
+  so answers learnt with one `dns_servers` are never used with another.
+- A resolver can lie (dns_trust.py): a hijacked miss, or NXDOMAIN for everything. Once it is
+  found out, everything it says is "untrusted" (unknown) for the run and nothing it said is
+  kept; the engine then reports every DNS-derived check as unknown.
+- Modules look up one message at a time; the engine asks each module for the queries a batch
+  will need and resolves them on one socket first (`prefetch`), so `query` answers from memory.
 - A run-wide deadline and a dead-server detector keep a run bounded when DNS is down.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import select
-import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.nameserver
-import dns.rcode
-import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
-OK = "ok"
-NXDOMAIN = "nxdomain"
-NODATA = "nodata"
-TIMEOUT = "timeout"
-SERVFAIL = "servfail"
-REFUSED = "refused"
-ERROR = "error"
-BUDGET = "budget"  # not asked: the zone's query budget for this run is spent
-#: Statuses that say nothing about the name: "unknown", never cached.
-FAILED = frozenset({TIMEOUT, SERVFAIL, REFUSED, ERROR, BUDGET})
+from mailstats.services.dns_trust import Trust
+from mailstats.services.dns_wire import (
+    ERROR,
+    INCOMPLETE,
+    LOOP,
+    NODATA,
+    NXDOMAIN,
+    OK,
+    REFUSED,
+    SERVFAIL,
+    TIMEOUT,
+    Exchanger,
+    WireAnswer,
+)
 
-DEFAULT_NEGATIVE_TTL = 900
+BUDGET = "budget"  # not asked: the zone's query budget for this run is spent
+UNTRUSTED = "untrusted"  # the resolver was found lying in this run: nothing it says counts
+#: Statuses that say nothing about the name: "unknown", never persisted.
+FAILED = frozenset({TIMEOUT, SERVFAIL, REFUSED, ERROR, BUDGET, LOOP, INCOMPLETE, UNTRUSTED})
+
 MAX_TTL = 7 * 86400
+__all__ = [
+    "BUDGET", "ERROR", "FAILED", "INCOMPLETE", "LOOP", "NODATA", "NXDOMAIN", "OK", "REFUSED",
+    "SERVFAIL", "TIMEOUT", "UNTRUSTED", "DnsAnswer", "DnsStore", "Resolver", "parse_server",
+    "ptr_name", "resolver_key",
+]  # fmt: skip
+
+Row = tuple[str, str, str, tuple[str, ...], float, str]  # name, type, status, records, exp, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +88,17 @@ class DnsAnswer:
 
 
 class DnsStore(Protocol):
-    """Where answers persist between runs (the SQLite cache implements it)."""
+    """Where answers persist between runs, per resolver (the SQLite cache implements it)."""
 
-    def load_dns(self, now: float) -> Iterable[tuple[str, str, str, tuple[str, ...], float]]: ...
+    def load_dns(self, resolver: str, now: float, run: str) -> Iterable[Row]: ...
 
-    def save_dns(self, rows: list[tuple[str, str, str, tuple[str, ...], float]]) -> None: ...
+    def lookup_dns(
+        self, resolver: str, keys: list[tuple[str, str]], now: float, run: str
+    ) -> Iterable[Row]: ...
+
+    def save_dns(self, resolver: str, rows: list[Row]) -> None: ...
+
+    def purge_dns(self, resolver: str) -> None: ...
 
 
 def parse_server(spec: str) -> tuple[str, int]:
@@ -93,12 +114,32 @@ def parse_server(spec: str) -> tuple[str, int]:
     return spec, 53
 
 
+def system_servers() -> list[tuple[str, int]]:
+    """The system resolver's servers (resolv.conf); none when it cannot be read."""
+    try:
+        r = dns.resolver.Resolver()
+    except Exception:  # noqa: BLE001 - no resolv.conf: no servers, every look-up unknown
+        return []
+    return [(str(ns), int(r.port)) for ns in r.nameservers]
+
+
+def resolver_key(servers: list[str] | None) -> str:
+    """Who answers: the configured servers, or the system's as resolv.conf names them now."""
+    if servers:
+        return "servers:" + ",".join(sorted(f"[{h}]:{p}" for h, p in map(parse_server, servers)))
+    return "system:" + ",".join(f"[{h}]:{p}" for h, p in system_servers())
+
+
 def ptr_name(ip: str) -> str:
     """The in-addr.arpa / ip6.arpa name of an address (IPv4 without dnspython: hot path)."""
     parts = ip.split(".")
     if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
         return ".".join(reversed(parts)) + ".in-addr.arpa"
     return dns.reversename.from_address(ip).to_text(omit_final_dot=True)
+
+
+def _norm(name: str, rdtype: str) -> tuple[str, str]:
+    return (name or "").strip().rstrip(".").lower(), rdtype.upper()
 
 
 class Resolver:
@@ -109,36 +150,69 @@ class Resolver:
         servers: list[str] | None = None,
         *,
         timeout: float = 4.0,
-        concurrency: int = 32,
+        concurrency: int = 32,  # accepted for old callers: one socket needs no threads
         store: DnsStore | None = None,
         deadline_s: float | None = None,
         dead_after: int = 25,
         budgets: dict[str, int] | None = None,
+        run_id: str | None = None,
     ) -> None:
-        self._resolver = dns.resolver.Resolver(configure=not servers)
-        if servers:
-            self._resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(host, port)
-                for host, port in (parse_server(s) for s in servers)
-            ]
-        self._resolver.lifetime = timeout
-        self._resolver.timeout = max(timeout / 2, 0.5)
-        self._resolver.cache = None  # ours is persistent and knows about failures
         self.servers = list(servers or [])
-        self.concurrency = max(1, concurrency)
+        self.key = resolver_key(self.servers)
+        addrs = [parse_server(s) for s in self.servers] if self.servers else system_servers()
+        self.description = ", ".join(self.servers) or "the system resolver " + (
+            ", ".join(h for h, _ in addrs) or "(none configured)"
+        )
+        self.timeout = timeout
+        self._wire = Exchanger(addrs, timeout)
+        self.run_id = run_id or uuid.uuid4().hex
         self._store = store
-        self._mem: dict[tuple[str, str], tuple[str, tuple[str, ...], float]] = {}
-        self._pending: list[tuple[str, str, str, tuple[str, ...], float]] = []
-        self._lock = threading.Lock()
+        #: (name, type) -> (status, records, expires, used in this run)
+        self._mem: dict[tuple[str, str], tuple[str, tuple[str, ...], float, bool]] = {}
+        self._pending: list[Row] = []
+        self._lock = threading.RLock()
+        self._net = threading.Lock()
         self._loaded = False
         self._deadline = time.monotonic() + deadline_s if deadline_s else None
         self._dead_after = dead_after
-        self._consecutive_failures = 0
+        self._consecutive_timeouts = 0
+        self.dead = False
+        self.tried_network = False
         self.stats: Counter[str] = Counter()
-        self._pool: ThreadPoolExecutor | None = None
+        self.trust = Trust(self)
+        self._purged = False
         # Free DNSBLs limit queries per day: at most this many network queries per zone.
         self._budgets = {z.lower().strip("."): int(n) for z, n in (budgets or {}).items()}
         self.spent: Counter[str] = Counter()
+
+    # -- sharing a run with worker processes -------------------------------------------
+    def handoff(self) -> dict[str, Any]:
+        """What a worker's resolver needs to continue this run (see `adopt`)."""
+        return {"run_id": self.run_id, "dead": self.dead, **self.trust.state()}
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        self.run_id = state.get("run_id") or self.run_id
+        self.dead = self.dead or bool(state.get("dead"))
+        self.trust.adopt(state)
+
+    def report(self) -> dict[str, Any]:
+        """Cumulative figures for the manifest, mergeable across processes."""
+        with self._lock:
+            stats = dict(self.stats)
+            stats["distinct_pairs"] = sum(1 for e in self._mem.values() if e[3])
+            stats["network_queries"] = self._wire.sent
+            stats["retransmits"] = self._wire.retransmits
+            stats["tcp_queries"] = self._wire.tcp
+        return {
+            "stats": {k: v for k, v in stats.items() if v},
+            "dead": self.dead,
+            "tried": self.tried_network,
+            **self.trust.state(),
+        }
+
+    @property
+    def lying(self) -> bool:
+        return self.trust.lying
 
     # -- cache ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -147,49 +221,67 @@ class Resolver:
         self._loaded = True
         if self._store is None:
             return
-        now = time.time()
-        for name, rdtype, status, records, expires in self._store.load_dns(now):
-            self._mem[(name, rdtype)] = (status, tuple(records), expires)
+        for name, rdtype, status, records, expires, _run in self._store.load_dns(
+            self.key, time.time(), self.run_id
+        ):
+            self._mem[(name, rdtype)] = (status, tuple(records), expires, False)
 
     def flush(self) -> None:
         """Write answers learnt since the last flush; call from the thread that owns the store."""
         with self._lock:
             rows, self._pending = self._pending, []
-        if rows and self._store is not None:
-            self._store.save_dns(rows)
+            purge = self.lying and not self._purged
+            self._purged = self._purged or purge
+        if self._store is None:
+            return
+        if purge:
+            self._store.purge_dns(self.key)  # nothing a lying resolver said is kept
+        elif rows:
+            self._store.save_dns(self.key, rows)
 
-    def _cached(self, key: tuple[str, str]) -> DnsAnswer | None:
-        hit = self._mem.get(key)
-        if hit is None:
+    def _hit(self, key: tuple[str, str], now: float) -> DnsAnswer | None:
+        """From memory (the run memo or a live persisted answer), else from the shared store."""
+        entry = self._mem.get(key)
+        if entry is not None and not entry[3] and entry[2] < now:
+            entry = None
+        if entry is None and self._store is not None and self._loaded:
+            for _n, _t, status, records, expires, _run in self._store.lookup_dns(
+                self.key, [key], now, self.run_id
+            ):
+                entry = (status, tuple(records), expires, False)
+        if entry is None:
             return None
-        status, records, expires = hit
-        now = time.time()
-        if expires < now:
-            return None
-        return DnsAnswer(status, records, int(expires - now))
+        status, records, expires, used = entry
+        if not used:
+            self._mem[key] = (status, records, expires, True)
+            self.trust.observe(key, status)
+        return DnsAnswer(status, records, max(0, int(expires - now)))
+
+    def _remember(self, key: tuple[str, str], answer: DnsAnswer) -> None:
+        expires = time.time() + min(max(answer.ttl, 0), MAX_TTL)
+        self._mem[key] = (answer.status, answer.records, expires, True)
+        if not answer.failed:
+            self._pending.append(
+                (key[0], key[1], answer.status, answer.records, expires, self.run_id)
+            )
+        self.trust.observe(key, answer.status)
 
     # -- look-ups ---------------------------------------------------------------------
     def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look a name up (rdtype: A, AAAA, MX, TXT, PTR, NS); never raises."""
-        rdtype = rdtype.upper()
-        name = (name or "").strip().rstrip(".").lower()
-        if not name or len(name) > 253:
+        key = _norm(name, rdtype)
+        if not key[0] or len(key[0]) > 253:
             return DnsAnswer(ERROR)
-        key = (name, rdtype)
+        if self.lying:
+            self.stats[UNTRUSTED] += 1
+            return DnsAnswer(UNTRUSTED)
         with self._lock:
             self._load()
-            hit = self._cached(key)
+            hit = self._hit(key, time.time())
         if hit is not None:
             self.stats["cache_hit"] += 1
-            return hit
-        answer = self._ask(name, rdtype)
-        self.stats[answer.status] += 1
-        if not answer.failed:
-            expires = time.time() + min(max(answer.ttl, 0), MAX_TTL)
-            with self._lock:
-                self._mem[key] = (answer.status, answer.records, expires)
-                self._pending.append((name, rdtype, answer.status, answer.records, expires))
-        return answer
+            return hit if not self.lying else DnsAnswer(UNTRUSTED)
+        return self._resolve([key])[key]
 
     def ptr(self, ip: str) -> DnsAnswer:
         try:
@@ -199,143 +291,110 @@ class Resolver:
         return self.query(ptr_name(ip), "PTR")
 
     def prefetch(self, queries: Iterable[tuple[str, str]]) -> None:
-        """Resolve many (name, rdtype) pairs concurrently so later `query` calls are hits."""
-        todo = []
-        seen = set()
+        """Resolve many (name, rdtype) pairs at once so later `query` calls are hits."""
+        if self.lying:
+            return
+        todo: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
         with self._lock:
             self._load()
+            now = time.time()
             for name, rdtype in queries:
-                key = ((name or "").strip().rstrip(".").lower(), rdtype.upper())
-                if key[0] and key not in seen and self._cached(key) is None:
+                key = _norm(name, rdtype)
+                if key[0] and len(key[0]) <= 253 and key not in seen:
                     seen.add(key)
-                    todo.append(key)
-        if not todo:
-            return
-        if len(todo) > 4:
-            todo = self._bulk_udp(todo)  # what it could not settle goes the normal way
-        if not todo:
-            return
-        if len(todo) == 1:
-            self.query(*todo[0])
-            return
-        if self._pool is None:  # one pool per resolver: thread start-up is not free
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dns")
-        list(self._pool.map(lambda k: self.query(*k), todo))
+                    if self._hit(key, now) is None:
+                        todo.append(key)
+        if todo:
+            self._resolve(todo)
+            self.flush()  # other processes of the run find these before asking again
 
-    def _first_server(self) -> tuple[str, int] | None:
-        servers = self._resolver.nameservers
-        if not servers:
-            return None
-        ns = servers[0]
-        if isinstance(ns, dns.nameserver.Do53Nameserver):
-            return ns.address, ns.port
-        if isinstance(ns, str):
-            return ns, self._resolver.port
-        return None
+    def _resolve(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], DnsAnswer]:
+        """Ask the network for memo misses (each key once per run); every key gets an answer."""
+        with self._net:
+            out: dict[tuple[str, str], DnsAnswer] = {}
+            with self._lock:  # another thread may have asked meanwhile
+                now = time.time()
+                for key in keys:
+                    entry = self._mem.get(key)
+                    if entry is not None and entry[3]:
+                        out[key] = DnsAnswer(entry[0], entry[1], max(0, int(entry[2] - now)))
+            todo = [k for k in keys if k not in out]
+            skipped = ""
+            if self._deadline_passed():
+                skipped = "skipped_deadline"
+            elif self.dead or not self._wire.any_alive():
+                skipped = "skipped_dead"
+            if todo and skipped:
+                self.stats[skipped] += len(todo)
+                with self._lock:
+                    for key in todo:
+                        self._remember(key, DnsAnswer(TIMEOUT))
+                        out[key] = DnsAnswer(TIMEOUT)
+                todo = []
+            if todo:
+                out.update(self._ask(todo))
+            if self.lying:
+                return {k: DnsAnswer(UNTRUSTED) for k in keys}
+            return out
 
-    def _bulk_udp(self, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Many queries in flight on one UDP socket; returns the keys it could not settle.
+    def _ask(self, todo: list[tuple[str, str]]) -> dict[tuple[str, str], DnsAnswer]:
+        self.tried_network = True
+        probe = self.trust.probe_key()
+        send = [probe, *todo] if probe else list(todo)
+        budget: list[tuple[str, str]] = []
+        late: list[tuple[str, str]] = []
 
-        Thread-per-query costs more in Python than the look-ups themselves (measured: 1,500
-        PTR queries to a local dnsmasq took 0.8 s with 32 threads, 0.05 s this way). Only
-        clean answers are taken here; truncation, odd replies and silence fall back to the
-        resolver's full path (TCP, retries, other servers).
-        """
-        server = self._first_server()
-        if server is None or self._deadline_passed() or self._server_dead():
-            return todo
-        host, port = server
-        try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-        except OSError:
-            return todo
-        sock.setblocking(False)
-        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]] = {}
-        queue = list(todo)
-        left: list[tuple[str, str]] = []
-        budget_left: list[tuple[str, str]] = []  # the full path answers these BUDGET
-        window = 256
-        deadline = time.monotonic() + self._resolver.lifetime
-        try:
-            while (queue or pending) and time.monotonic() < deadline:
-                while queue and len(pending) < window:
-                    key = queue.pop()
-                    if self._budgets and not self._spend(key[0]):
-                        budget_left.append(key)
-                        continue
-                    try:
-                        q = dns.message.make_query(key[0], key[1])
-                    except (dns.exception.DNSException, ValueError):
-                        left.append(key)
-                        continue
-                    while q.id in pending:
-                        q.id = (q.id + 1) & 0xFFFF
-                    try:
-                        sock.sendto(q.to_wire(), (host, port))
-                    except OSError:
-                        left.append(key)
-                        continue
-                    pending[q.id] = (key, q)
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if not ready:
-                    continue
-                while True:
-                    try:
-                        wire, _addr = sock.recvfrom(65535)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        return left + queue + [k for k, _ in pending.values()]
-                    self._take_bulk_answer(wire, pending, left)
-        finally:
-            sock.close()
-        # Over budget: not asked, not cached; the later `query` answers BUDGET (unknown).
-        self.stats[BUDGET] += len(budget_left)
-        return left + queue + [k for k, _ in pending.values()]
+        def may_send(key: tuple[str, str]) -> bool:
+            if self._deadline_passed():
+                late.append(key)
+                return False
+            if key != probe and not self._spend(key[0]):
+                budget.append(key)
+                return False
+            return True
 
-    def _take_bulk_answer(
-        self,
-        wire: bytes,
-        pending: dict[int, tuple[tuple[str, str], dns.message.QueryMessage]],
-        left: list[tuple[str, str]],
-    ) -> None:
-        try:
-            msg = dns.message.from_wire(wire)
-        except Exception:  # noqa: BLE001 - garbage on the socket is simply ignored
-            return
-        entry = pending.get(msg.id)
-        if entry is None:
-            return
-        key, query = entry
-        if not query.is_response(msg):
-            return
-        del pending[msg.id]
-        rcode = msg.rcode()
-        if msg.flags & dns.flags.TC or rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            left.append(key)  # truncated, SERVFAIL, REFUSED...: the full path decides
-            return
-        if rcode == dns.rcode.NXDOMAIN:
-            answer = DnsAnswer(NXDOMAIN, (), _negative_ttl(msg))
-        else:
-            rdtype = dns.rdatatype.from_text(key[1])
-            rrsets = [r for r in msg.answer if r.rdtype == rdtype]
-            if rrsets:
-                rrset = rrsets[-1]  # after any CNAME chain
-                answer = DnsAnswer(OK, tuple(_rdata_text(r, key[1]) for r in rrset), rrset.ttl)
-            else:
-                answer = DnsAnswer(NODATA, (), _negative_ttl(msg))
-        self.stats[answer.status] += 1
-        expires = time.time() + min(max(answer.ttl, 0), MAX_TTL)
+        before = self._wire.responses
+        got = self._wire.exchange(send, may_send=may_send)
+        responded = self._wire.responses > before
+        if probe:
+            self.trust.judge_probe(got.pop(probe, WireAnswer(TIMEOUT, responded=False)))
+        out: dict[tuple[str, str], DnsAnswer] = {}
+        timeouts = 0
         with self._lock:
-            self._consecutive_failures = 0
-            self._mem[key] = (answer.status, answer.records, expires)
-            self._pending.append((key[0], key[1], answer.status, answer.records, expires))
+            for key in todo:
+                wire = got.get(key)
+                if key in budget:
+                    answer = DnsAnswer(BUDGET)
+                elif wire is None:
+                    answer = DnsAnswer(TIMEOUT)
+                    self.stats["skipped_deadline"] += 1
+                else:
+                    answer = DnsAnswer(wire.status, wire.records, wire.ttl)
+                    self.stats[answer.status] += 1
+                    timeouts = timeouts + 1 if answer.status == TIMEOUT else 0
+                self._remember(key, answer)
+                out[key] = answer
+            if responded:
+                self._consecutive_timeouts = timeouts
+            else:
+                self._consecutive_timeouts += timeouts
+            # Silence from the start, every server gone, or a long run of timeouts: dead.
+            never = self._wire.responses == 0 and timeouts > 0
+            if never or not self._wire.any_alive() or (
+                self._consecutive_timeouts >= self._dead_after
+            ):
+                self.dead = True
+        self.trust.check_everything_nx()
+        return out
+
+    def settle(self) -> None:
+        """The run is over: last chance for the NXDOMAIN-everything test (dns_trust.py)."""
+        with self._net:
+            self.trust.check_everything_nx()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Nothing to release: sockets live only for one exchange. Kept for callers."""
 
     def _spend(self, name: str) -> bool:
         """Count a network query against its zone's budget; False when the budget is spent."""
@@ -353,65 +412,12 @@ class Resolver:
     def _deadline_passed(self) -> bool:
         return self._deadline is not None and time.monotonic() > self._deadline
 
-    def _server_dead(self) -> bool:
-        return self._consecutive_failures >= self._dead_after
+    # -- used by Trust for its own confirmation look-ups ----------------------------------
+    def _exchange_raw(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], WireAnswer]:
+        if self.dead or self._deadline_passed() or not self._wire.any_alive():
+            return {}
+        return self._wire.exchange(keys)
 
-    def _ask(self, name: str, rdtype: str) -> DnsAnswer:
-        if self._deadline_passed():
-            self.stats["skipped_deadline"] += 1
-            return DnsAnswer(TIMEOUT)
-        if self._server_dead():
-            self.stats["skipped_dead"] += 1
-            return DnsAnswer(TIMEOUT)
-        if not self._spend(name):
-            return DnsAnswer(BUDGET)
-        answer = self._ask_network(name, rdtype)
-        with self._lock:
-            if answer.status in (TIMEOUT, ERROR):
-                self._consecutive_failures += 1
-            else:
-                self._consecutive_failures = 0
-        return answer
-
-    def _ask_network(self, name: str, rdtype: str) -> DnsAnswer:
-        try:
-            ans = self._resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN as exc:
-            return DnsAnswer(
-                NXDOMAIN, (), _negative_ttl(exc.response(exc.qnames()[0]) if exc.qnames() else None)
-            )
-        except dns.resolver.LifetimeTimeout:
-            return DnsAnswer(TIMEOUT)
-        except dns.resolver.NoNameservers as exc:
-            text = str(exc)
-            return DnsAnswer(REFUSED if "REFUSED" in text else SERVFAIL)
-        except dns.resolver.YXDOMAIN:
-            return DnsAnswer(ERROR)
-        except dns.exception.Timeout:
-            return DnsAnswer(TIMEOUT)
-        except (dns.exception.DNSException, OSError, ValueError):
-            return DnsAnswer(ERROR)
-        if ans.rrset is None:
-            return DnsAnswer(NODATA, (), _negative_ttl(ans.response))
-        return DnsAnswer(OK, tuple(_rdata_text(r, rdtype) for r in ans.rrset), ans.rrset.ttl)
-
-
-def _rdata_text(rdata: object, rdtype: str) -> str:
-    if rdtype == "TXT":
-        return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
-    if rdtype == "MX":
-        return f"{rdata.preference} {rdata.exchange.to_text(omit_final_dot=True).lower()}"  # type: ignore[attr-defined]
-    if rdtype in ("PTR", "NS", "CNAME"):
-        return rdata.target.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
-    return rdata.to_text()
-
-
-def _negative_ttl(response: dns.message.Message | None) -> int:
-    """RFC 2308: the SOA's minimum (capped by its TTL) from the authority section."""
-    try:
-        for rrset in response.authority if response is not None else ():
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return int(min(rrset.ttl, rrset[0].minimum))
-    except Exception:  # noqa: BLE001
-        pass
-    return DEFAULT_NEGATIVE_TTL
+    def _known(self, key: tuple[str, str]) -> str | None:
+        entry = self._mem.get(key)
+        return entry[0] if entry is not None and entry[3] else None

@@ -69,6 +69,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
             ),
         },
         "dns": result.dns_stats,
+        "dns_trust": result.dns_trust,
         "fetch": result.fetch_stats,
         "module_counters": result.module_counters,
         "module_cost": module_cost(result),
