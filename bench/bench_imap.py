@@ -1,6 +1,7 @@
 """Benchmark: mailstats against a real Dovecot, versus the bare header-fetch floor.
 
     python bench/bench_imap.py -n 100000 [--modules received] [--repeat-rerun 3]
+    python bench/bench_imap.py -n 10000 --modules default [--local-ttl 0] [--mailstats-root DIR]
 
 Starts Dovecot and dnsmasq on loopback (the test suite's servers), writes N generated messages
 straight into the Maildir, then measures, each in a fresh child process so peak RSS is the
@@ -9,6 +10,10 @@ child's own:
       BODYSTRUCTURE and RFC822.SIZE over the same folders (what any tool must at least do);
   (b) `mailstats --batch` cold (empty cache);
   (c) `mailstats --batch` again with no new mail.
+dnsmasq serves the generated messages' own zone (with `--local-ttl`, dnsmasq's default 0 as
+in the field), and its query log counts what the network was asked during the cold run: the
+queries against the distinct (name, type) pairs. `--mailstats-root` runs another checkout's
+mailstats in the children (a before/after comparison with the same servers and mail).
 Prints one JSON object with the figures; docs/benchmarks.md records them.
 """
 
@@ -30,6 +35,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from servers import Dns, Dovecot  # noqa: E402
 
 from bench.load_dovecot import load  # noqa: E402
+from fixtures.generator import SETTINGS  # noqa: E402
+from fixtures.zone import DnsRecords  # noqa: E402
 
 FLOOR = r"""
 import sys, time, imapclient
@@ -102,16 +109,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--workers", type=int, default=2, help="settings.analysis_workers (0: all in one process)"
     )
+    p.add_argument("--local-ttl", type=int, default=0, help="TTL of the zone's answers")
+    p.add_argument("--mailstats-root", help="run the mailstats of this checkout in the children")
     a = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="msbench"))
     dovecot = Dovecot.start()
-    dns = Dns.start()
+    records = DnsRecords()
     try:
         user = "dana@example.org"
         t0 = time.perf_counter()
-        counts = load(dovecot.maildir_for(user), a.n, uid=dovecot.uid, gid=dovecot.gid)
+        counts = load(
+            dovecot.maildir_for(user), a.n, uid=dovecot.uid, gid=dovecot.gid, records=records
+        )
         load_s = time.perf_counter() - t0
+        dns = Dns.start(records, local_ttl=a.local_ttl)
+    except BaseException:
+        dovecot.cleanup()
+        raise
+    try:
         pw = dovecot.users[user]
 
         # Dovecot builds its index on first access: warm it so (a) and (b) compare fairly.
@@ -126,15 +142,22 @@ def main(argv: list[str] | None = None) -> int:
         cfg.write_text(
             f"[settings]\ndns_servers = [{json.dumps(dns.server_spec)}]\n{modules}\n"
             f"cache = {json.dumps(str(work / 'cache.sqlite'))}\n"
-            f"analysis_workers = {a.workers}\n\n"
+            f"analysis_workers = {a.workers}\n"
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in SETTINGS.items())
+            + "\n"
             f'[[accounts]]\nname = "bench"\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
             f'security = "none"\nusername = "{user}"\npassword_env = "BENCH_PW"\n'
             'ham = ["INBOX"]\nspam = ["Junk"]\n'
         )
         env = dict(os.environ, BENCH_PW=pw)
+        if a.mailstats_root:
+            env["PYTHONPATH"] = str(Path(a.mailstats_root).resolve())
         cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
                str(work / "out"), "--quiet"]  # fmt: skip
+        logged = len(dns.query_log())
         cold_s, cold_mb, _ = timed_child(cmd, env)
+        asked = dns.query_log()[logged:]
+        manifest = json.loads((work / "out" / "manifest.json").read_text())
         reruns = [timed_child(cmd, env) for _ in range(a.repeat_rerun)]
         rerun_s = min(r[0] for r in reruns)
         rerun_mb = max(r[1] for r in reruns)
@@ -154,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             "rerun_s_all": [round(r[0], 2) for r in reruns],
             "rerun_peak_mb": rerun_mb,
             "cache_mb": round((work / "cache.sqlite").stat().st_size / 2**20, 1),
+            "mailstats_root": a.mailstats_root or str(ROOT),
+            "local_ttl": a.local_ttl,
+            "dns_queries_cold": len(asked),
+            "dns_distinct_pairs_cold": len(set(asked)),
+            "dns_queries_per_pair": round(len(asked) / max(1, len(set(asked))), 3),
+            "manifest_dns": manifest.get("dns", {}),
+            "manifest_dns_trust": manifest.get("dns_trust", {}).get("status", "(none)"),
         }
         print(json.dumps(figures, indent=2))
     finally:

@@ -23,18 +23,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fixtures.generator import generate_mailbox  # noqa: E402
+from fixtures.zone import DnsRecords  # noqa: E402
 
 CHUNK = 2000  # generate in chunks: a 100k mailbox in memory at once would be ~150 MB
 
 
-def iter_messages(n: int, spam_share: float = 0.4, seed: int = 11) -> Iterator[tuple[str, bytes]]:
-    """(folder, raw) pairs: INBOX for ham, Junk for spam; deterministic per seed."""
+def iter_messages(
+    n: int, spam_share: float = 0.4, seed: int = 11, records: DnsRecords | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """(folder, raw) pairs: INBOX for ham, Junk for spam; deterministic per seed. `records`
+    gathers the generated DNS zone, so a DNS server can answer what the messages name."""
     done = 0
     chunk_no = 0
     while done < n:
         size = min(CHUNK, n - done)
         n_spam = round(size * spam_share)
         box = generate_mailbox(seed * 100003 + chunk_no, size - n_spam, n_spam, 0, False)
+        if records is not None:
+            records.extend(box.dns_records)
         for folder in ("INBOX", "Junk"):
             for m in box.folders[folder]:
                 yield folder, m.raw
@@ -53,6 +59,7 @@ def load(
     seed: int = 11,
     uid: int | None = None,
     gid: int | None = None,
+    records: DnsRecords | None = None,
 ) -> dict[str, int]:
     """Write n messages; returns the count per folder. uid/gid: chown for Dovecot."""
     root = Path(maildir_root)
@@ -65,7 +72,7 @@ def load(
         if uid is not None:
             os.chown(path, uid, gid if gid is not None else -1)
 
-    for i, (folder, raw) in enumerate(iter_messages(n, spam_share, seed)):
+    for i, (folder, raw) in enumerate(iter_messages(n, spam_share, seed, records)):
         d = dirs.get(folder)
         if d is None:
             d = _folder_dir(root, folder)

@@ -571,17 +571,19 @@ class Dns:
     proc: subprocess.Popen[bytes] | None = None
     _timeout_stub: _UdpStub | None = None
     _servfail_stub: _UdpStub | None = None
+    local_ttl: int = 300
 
     @property
     def server_spec(self) -> str:
         return f"{self.host}:{self.port}"
 
     @classmethod
-    def start(cls, records: DnsRecords | None = None) -> Dns:
+    def start(cls, records: DnsRecords | None = None, local_ttl: int = 300) -> Dns:
         if not os.path.exists(DNSMASQ):
             raise ServerUnavailable(f"dnsmasq binary not found ({DNSMASQ})")
         root = make_server_dir("msdns")
         self = cls(root=root, records=records or DnsRecords())
+        self.local_ttl = local_ttl  # dnsmasq's own default is 0; real zones use 0-60 s too
         self.log_path = root / "dnsmasq.log"
         self._timeout_stub = _UdpStub("timeout")
         self._servfail_stub = _UdpStub("servfail")
@@ -594,7 +596,7 @@ class Dns:
         conf = self.root / "dnsmasq.conf"
         opts = [
             "local=/#/",  # everything not listed: NXDOMAIN, never forwarded, never REFUSED
-            "local-ttl=300",
+            f"local-ttl={self.local_ttl}",
             "neg-ttl=60",
             *self.records.dnsmasq_options(self._timeout_stub.port, self._servfail_stub.port),
         ]

@@ -42,6 +42,7 @@ from mailstats.gui.models import (
     explain_text,
     summary_dicts,
 )
+from mailstats.run.dnstrust import warning_for
 
 try:
     from mailstats.stats.report import write_report as _write_report
@@ -86,6 +87,17 @@ class ResultsPage(QWidget):
         top.addWidget(self.export_button)
         top.addWidget(self.report_button)
         layout.addLayout(top)
+        # The run's resolver lied or could not be reached: say so above every number.
+        self.dns_banner = QLabel("")
+        self.dns_banner.setObjectName("dnsBanner")
+        self.dns_banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.dns_banner.setWordWrap(True)
+        self.dns_banner.setStyleSheet(
+            "QLabel#dnsBanner { background: #fff3cd; color: #664d03; border: 1px solid #ffe69c;"
+            " padding: 6px; }"
+        )
+        self.dns_banner.hide()
+        layout.addWidget(self.dns_banner)
 
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
@@ -202,6 +214,9 @@ class ResultsPage(QWidget):
         if failed:
             parts.append(f"failed: {', '.join(failed)}")
         self.note.setText("; ".join(parts) + ".")
+        banner = warning_for(result.dns_trust) if getattr(result, "dns_trust", None) else ""
+        self.dns_banner.setText(banner)
+        self.dns_banner.setVisible(bool(banner))
         self._fill_checks()
         self._fill_hours(outcome.hours)
         self.folder_box.blockSignals(True)

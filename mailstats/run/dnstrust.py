@@ -114,7 +114,7 @@ def settle(engine: Engine, accounts: list[AccountResult]) -> tuple[dict[str, int
     if trust["status"] == "lying":
         if not resolver.lying:
             resolver.adopt({"verdict": merged["verdict"], "reason": merged["reason"]})
-        resolver.flush()  # purges its answers
+        resolver.forget()
         columns = dns_columns(engine.modules)
         for acct in accounts:
             for fr in acct.folders:

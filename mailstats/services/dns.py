@@ -239,6 +239,14 @@ class Resolver:
         elif rows:
             self._store.save_dns(self.key, rows)
 
+    def forget(self) -> None:
+        """Drop every stored answer of this resolver (it lied; workers may have stored some)."""
+        with self._lock:
+            self._pending = []
+            self._purged = True
+        if self._store is not None:
+            self._store.purge_dns(self.key)
+
     def _hit(self, key: tuple[str, str], now: float) -> DnsAnswer | None:
         """From memory (the run memo or a live persisted answer), else from the shared store."""
         entry = self._mem.get(key)
