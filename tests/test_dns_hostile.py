@@ -173,3 +173,33 @@ def test_the_cache_belongs_to_the_resolver(tmp_path: Path) -> None:
     assert resolver_key([a.spec]) != resolver_key([b.spec])
     assert resolver_key(["127.0.0.1:53"]) == resolver_key(["127.0.0.1"])
     cache.close()
+
+
+def test_answers_cached_without_their_resolver_are_dropped(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mailstats.run.cache import SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "CREATE TABLE folders(account TEXT, folder TEXT, uidvalidity INTEGER, skey_digest TEXT,"
+        " PRIMARY KEY(account, folder));"
+        "CREATE TABLE messages(account TEXT, folder TEXT, uid INTEGER, header BLOB,"
+        " structure TEXT, size INTEGER, PRIMARY KEY(account, folder, uid)) WITHOUT ROWID;"
+        "CREATE TABLE dns(name TEXT, rdtype TEXT, status TEXT, records TEXT, expires REAL,"
+        " PRIMARY KEY(name, rdtype)) WITHOUT ROWID;"
+    )
+    db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+    db.execute("INSERT INTO folders VALUES('a', 'INBOX', 7, '')")
+    db.execute("INSERT INTO dns VALUES('x.example', 'A', 'ok', '[\"192.0.2.1\"]', 1e12)")
+    db.commit()
+    db.close()
+    path.chmod(0o600)
+    cache = Cache(path)
+    assert cache.folder_state("a", "INBOX")[0] == 7  # the mail stays
+    assert cache.export_dns() == []  # whose answer was it? nobody can say: gone
+    r = Resolver(["127.0.0.1:9"], timeout=0.3, store=cache)
+    assert r.query("x.example", "A").failed
+    cache.close()
