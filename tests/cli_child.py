@@ -98,6 +98,7 @@ def write_accounts(
         lines.append(f"cache = {json.dumps(str(cache))}")
     if store is not None:
         lines += ["", "[[accounts]]", 'name = "local"', f"path = {json.dumps(str(store))}"]
+        lines.append('full_name = "Dana Whitfield"')  # personal.body_has_name reads the body
         for role, folders in (roles or {"ham": ["INBOX"]}).items():
             lines.append(f"{role} = {json.dumps(folders)}")
     path.write_text("\n".join(lines) + "\n" + extra_accounts)

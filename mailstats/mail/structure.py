@@ -265,13 +265,14 @@ def _strip_newline(buf: Any, leaf: _Leaf) -> None:
         leaf.end -= 1
 
 
-def scan_parts(buf: Any) -> list[ScannedPart]:
+def scan_parts(buf: Any, start: int = 0, end: int | None = None) -> list[ScannedPart]:
     """Every reported leaf with IMAP-style section numbers and its payload's position.
 
-    `buf` is bytes or an mmap; nothing of it is copied but the header fields read.
+    `buf` is bytes or an mmap; nothing of it is copied but the header fields read. The
+    message is buf[start:end] (an mbox message inside the mapped file); positions are buf's.
     """
     scan = _Scan(buf)
-    scan.entity(0, len(buf), "", 0)
+    scan.entity(start, len(buf) if end is None else end, "", 0)
     out: list[ScannedPart] = []
     for leaf in scan.leaves:
         if not leaf.reported:

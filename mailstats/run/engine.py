@@ -266,6 +266,8 @@ class Engine:
                 runner.close()
             for key, value in getattr(source, "stats", {}).items():
                 self._fetch_stats[key] = self._fetch_stats.get(key, 0) + value
+            # what the source skipped (files that are not messages), named per account
+            self.warnings.extend(f"{acct.name}: {w}" for w in getattr(source, "warnings", ()))
             source.close()
             self.resolver.flush()
         return result

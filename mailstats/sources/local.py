@@ -10,13 +10,15 @@ prefix and the folder is analysed afresh. Files are only ever opened for reading
 from __future__ import annotations
 
 import hashlib
-import mailbox
 import mmap
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mailstats.mail.message import (
     MAX_BODY_BYTES,
@@ -24,7 +26,7 @@ from mailstats.mail.message import (
     MAX_RAW_BYTES,
     MimePart,
 )
-from mailstats.mail.structure import parts_from_bytes, scan_parts
+from mailstats.mail.structure import scan_parts
 from mailstats.sources import (
     FetchedHeader,
     FolderInfo,
@@ -67,8 +69,15 @@ class _Mbox:
         size = os.fstat(self._fh.fileno()).st_size
         if size == 0:
             return []
-        with mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            starts = [m.start() for m in _FROM_LINE.finditer(mm)]
+        with _Mapped(self._fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            starts = []
+            # window by window, pages dropped behind: a 2 GB mbox is not 2 GB of RSS
+            for pos in range(0, size, _WINDOW):
+                stop = min(size, pos + _WINDOW)
+                starts += [m.start() for m in _FROM_LINE.finditer(mm, pos, min(size, stop + 5))]
+                starts = [a for a in starts if a < stop] if stop < size else starts
+                mm.drop(pos, stop)
+            starts = sorted(set(starts))
             ends = starts[1:] + [size] if starts else []
             toc = []
             for start, end in zip(starts, ends, strict=True):
@@ -77,6 +86,16 @@ class _Mbox:
                 toc.append((start, stop))
         return toc
 
+    def body_range(self, key: int) -> tuple[int, int]:
+        """Where the message (after its From_ line) lies in the file."""
+        start, stop = self._toc[key]
+        self._fh.seek(start)
+        self._fh.readline(_MAX_FROM_LINE)
+        return self._fh.tell(), max(self._fh.tell(), stop)
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
     def keys(self) -> list[int]:
         return list(range(len(self._toc)))
 
@@ -84,39 +103,167 @@ class _Mbox:
         """The From_ line and at most `limit` bytes after it."""
         start, stop = self._toc[key]
         self._fh.seek(start)
-        from_line = self._fh.readline()
+        from_line = self._fh.readline(_MAX_FROM_LINE)
         return from_line, self._fh.read(max(0, min(limit, stop - self._fh.tell())))
-
-    def get_bytes(self, key: int) -> bytes:
-        start, stop = self._toc[key]
-        self._fh.seek(start)
-        self._fh.readline()
-        return self._fh.read(max(0, stop - self._fh.tell()))
 
     def close(self) -> None:
         self._fh.close()
 
 
+class _Maildir:
+    """A Maildir folder's messages: regular files only, each checked before it is opened.
+
+    Keys as the mailbox module makes them (the name before ":", "new" over "cur"), so cached
+    folders keep their identity. A FIFO would hang the run, a link to /dev/zero never end and
+    a dangling link vanish: each is skipped with its reason instead, and counted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.skipped: list[tuple[str, str]] = []  # (file, reason)
+        self._files: dict[str, Path] | None = None
+
+    def files(self) -> dict[str, Path]:
+        if self._files is None:
+            files: dict[str, Path] = {}
+            for sub in ("cur", "new"):
+                folder = self.path / sub
+                if not folder.is_dir():
+                    continue
+                for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                    if entry.is_dir():  # follows links, as the mailbox module does
+                        continue
+                    reason = _not_regular(Path(entry.path))
+                    if reason:
+                        self.skipped.append((entry.path, reason))
+                        continue
+                    files[entry.name.split(":")[0]] = Path(entry.path)
+            self._files = files
+        return self._files
+
+    def keys(self) -> list[str]:
+        return list(self.files())
+
+    def close(self) -> None:
+        pass
+
+
+def _not_regular(path: Path) -> str:
+    """'' for a regular file (or a link to one), else what it is."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "dangling link" if path.is_symlink() else "vanished"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(st.st_mode):
+        return ""
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+    if path.is_symlink():
+        return f"link to a {kind} ({os.readlink(path)})"
+    return kind
+
+
+_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+class _Skip(Exception):
+    """A message that cannot be read as a regular file any more (replaced since listing)."""
+
+
 class _Folder:
-    def __init__(self, name: str, box: mailbox.Maildir | _Mbox) -> None:
+    def __init__(self, name: str, box: _Maildir | _Mbox) -> None:
         self.name = name
         self.box = box
         self._keys: list[str] | None = None
 
     def keys(self) -> list[str]:
         if self._keys is None:
-            keys = [str(k) for k in self.box.keys()]  # noqa: SIM118 - Maildir iterates messages
-            if isinstance(self.box, mailbox.Maildir):
+            keys = [str(k) for k in self.box.keys()]  # noqa: SIM118
+            if isinstance(self.box, _Maildir):
                 keys.sort()
             else:
                 keys.sort(key=int)
             self._keys = keys
         return self._keys
 
-    def raw(self, key: str) -> bytes:
-        if isinstance(self.box, mailbox.Maildir):
-            return self.box.get_bytes(key)
-        return self.box.get_bytes(int(key))
+    @contextmanager
+    def message(self, key: str) -> Iterator[tuple[Any, int, int]]:
+        """(buffer, start, end) of a message's bytes: small ones read, big ones mapped.
+
+        Big messages are never copied whole: the structure scan works on an mmap whose
+        pages are dropped behind each search, so RSS stays far below the message's size.
+        """
+        if isinstance(self.box, _Maildir):
+            path = self.box.files()[key]
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                raise _Skip(f"{path}: cannot be read ({exc.strerror})") from None
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise _Skip(f"{path}: no longer a regular file")
+                with _buffer(fd, 0, st.st_size) as view:
+                    yield view
+            finally:
+                os.close(fd)
+            return
+        start, end = self.box.body_range(int(key))
+        with _buffer(self.box.fileno(), start, end) as view:
+            yield view
+
+
+@contextmanager
+def _buffer(fd: int, start: int, end: int) -> Iterator[tuple[Any, int, int]]:
+    if end - start <= _MAP_ABOVE:
+        yield os.pread(fd, end - start, start), 0, end - start
+        return
+    with _Mapped(fd, 0, access=mmap.ACCESS_READ) as mm:
+        yield mm, start, min(end, len(mm))
+
+
+class _Mapped(mmap.mmap):
+    """A read-only mmap whose `find` searches window by window and drops the pages behind.
+
+    A boundary search over a 300 MB attachment would otherwise leave 300 MB of the file
+    resident (and counted in RSS) until the mapping is closed.
+    """
+
+    def find(self, sub: Any, start: int | None = 0, end: int | None = None) -> int:  # type: ignore[override]
+        pos = start or 0
+        end = len(self) if end is None else min(end, len(self))
+        while pos < end:
+            stop = min(end, pos + _WINDOW + len(sub))
+            at = super().find(sub, pos, stop)
+            self.drop(pos, stop)
+            if at >= 0:
+                return at
+            if stop >= end:
+                return -1
+            pos = stop - len(sub) + 1
+        return -1
+
+    def drop(self, start: int, stop: int) -> None:
+        first = start - start % mmap.PAGESIZE
+        length = stop - first
+        if length > 0 and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self.madvise(mmap.MADV_DONTNEED, first, min(length, len(self) - first))
+            except (OSError, ValueError):
+                pass
+
+
+#: Messages above this are mapped, not read (below, one read is cheaper than a mapping).
+_MAP_ABOVE = 1024 * 1024
+#: Pages a search keeps resident at most.
+_WINDOW = 8 * 1024 * 1024
+_MAX_FROM_LINE = 64 * 1024
 
 
 class LocalSource:
@@ -127,10 +274,20 @@ class LocalSource:
         self.folders: dict[str, _Folder] = {}
         try:
             self._discover()
-        except (OSError, mailbox.Error) as exc:
+        except OSError as exc:
             raise SourceError(f"cannot read mail store {self.path}: {exc}") from None
         self.current: _Folder | None = None
-        self.stats = {"fetch_commands": 0, "headers": 0, "bodies": 0, "raw": 0, "reconnects": 0}
+        self.stats = {
+            "fetch_commands": 0,
+            "headers": 0,
+            "bodies": 0,
+            "raw": 0,
+            "reconnects": 0,
+            "skipped": 0,
+        }
+        #: For the run's warnings: files that are not messages, messages that became unreadable.
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
 
     def _discover(self) -> None:
         p = self.path
@@ -139,11 +296,11 @@ class LocalSource:
             return
         if (p / "cur").is_dir() or (p / "new").is_dir():
             # Maildir++: the root is INBOX, ".Sub" and ".Sub.Child" are subfolders.
-            self.folders["INBOX"] = _Folder("INBOX", mailbox.Maildir(p, create=False))
+            self.folders["INBOX"] = _Folder("INBOX", _Maildir(p))
             for child in sorted(p.iterdir()):
                 if child.name.startswith(".") and (child / "cur").is_dir():
                     name = child.name[1:].replace(".", "/")
-                    self.folders[name] = _Folder(name, mailbox.Maildir(child, create=False))
+                    self.folders[name] = _Folder(name, _Maildir(child))
             return
         for child in sorted(p.iterdir()):
             if child.is_file() and not child.name.startswith("."):
@@ -152,7 +309,7 @@ class LocalSource:
                 if head == b"From " or child.suffix in (".mbox", ".mbx"):
                     self.folders[child.stem] = _Folder(child.stem, _Mbox(child))
             elif child.is_dir() and ((child / "cur").is_dir() or (child / "new").is_dir()):
-                self.folders[child.name] = _Folder(child.name, mailbox.Maildir(child, create=False))
+                self.folders[child.name] = _Folder(child.name, _Maildir(child))
         if not self.folders:
             raise SourceError(f"{p} holds no mbox files and is not a Maildir")
 
@@ -169,8 +326,9 @@ class LocalSource:
         if f is None:
             raise SourceError(f"folder {folder!r} not found in {self.path}")
         keys = f.keys()
-        if isinstance(f.box, mailbox.Maildir):
+        if isinstance(f.box, _Maildir):
             ids = keys
+            self._note_skipped(folder, f.box)
         else:
             # mbox keys are positions; identify each message by a digest of its From_ line
             # and first header bytes instead, so a rewrite is noticed.
@@ -200,38 +358,65 @@ class LocalSource:
         h.update(split_header(head))
         return h.hexdigest()[:16]
 
-    def _raw(self, uid: int) -> bytes:
+    def _message(self, uid: int) -> Any:
         assert self.current is not None
-        return self.current.raw(self.current.keys()[uid - 1])
+        return self.current.message(self.current.keys()[uid - 1])
+
+    def _note_skipped(self, folder: str, box: _Maildir) -> None:
+        """Files in the folder that are not messages: counted, and named in one warning."""
+        box.files()
+        if not box.skipped or folder in self._warned:
+            return
+        self._warned.add(folder)
+        self.stats["skipped"] += len(box.skipped)
+        shown = "; ".join(f"{path}: {why}" for path, why in box.skipped[:5])
+        more = f"; and {len(box.skipped) - 5} more" if len(box.skipped) > 5 else ""
+        self.warnings.append(
+            f"{folder}: {len(box.skipped)} file(s) skipped, not regular files: {shown}{more}"
+        )
+
+    def _skip(self, uid: int, why: str) -> None:
+        self.stats["skipped"] += 1
+        self.warnings.append(f"message {uid} skipped: {why}")
 
     def fetch_headers(self, uids: list[int]) -> Iterator[FetchedHeader]:
         for uid in uids:
             try:
-                raw = self._raw(uid)
-            except (OSError, KeyError, IndexError):
+                with self._message(uid) as (buf, start, end):
+                    header = split_header(bytes(buf[start : start + MAX_HEADER_BYTES]))
+                    try:
+                        parts = [p.part for p in scan_parts(buf, start, end)]
+                    except Exception:  # noqa: BLE001 - unparseable MIME: structure unknown
+                        parts = None
+                    size = end - start
+            except _Skip as exc:
+                self._skip(uid, str(exc))
                 continue
-            header = split_header(raw)
-            try:
-                parts = parts_from_bytes(raw)
-            except Exception:  # noqa: BLE001 - unparseable MIME: structure unknown
-                parts = None
+            except (OSError, KeyError, IndexError) as exc:
+                self._skip(uid, f"cannot be read ({exc})")
+                continue
             self.stats["headers"] += 1
-            yield FetchedHeader(uid, header, parts, len(raw))
+            yield FetchedHeader(uid, header, parts, size)
 
     def fetch_bodies(self, wanted: dict[int, list[MimePart]]) -> dict[int, tuple[bytes, bool]]:
+        """The first bytes of each wanted text part, read from where the scan found it."""
         out: dict[int, tuple[bytes, bool]] = {}
         for uid, parts in wanted.items():
+            texts = []
             try:
-                raw = self._raw(uid)
-                by_section = {p.part.section: p for p in scan_parts(raw)}
-            except Exception:  # noqa: BLE001
+                with self._message(uid) as (buf, start, end):
+                    by_section = {p.part.section: p for p in scan_parts(buf, start, end)}
+                    for part in text_sections(parts):
+                        leaf = by_section.get(part.section)
+                        data = (
+                            bytes(buf[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)])
+                            if leaf
+                            else b""
+                        )
+                        texts.append(decode_slice(data, part.encoding, part.charset))
+            except Exception:  # noqa: BLE001 - unreadable now: no body text, not a crash
                 out[uid] = (b"", False)
                 continue
-            texts = []
-            for part in text_sections(parts):
-                leaf = by_section.get(part.section)
-                data = raw[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)] if leaf else b""
-                texts.append(decode_slice(data, part.encoding, part.charset))
             self.stats["bodies"] += 1
             out[uid] = ("\n".join(texts).encode("utf-8", "replace"), False)
         return out
@@ -240,11 +425,13 @@ class LocalSource:
         out = {}
         for uid in uids:
             try:
-                raw = self._raw(uid)
-            except (OSError, KeyError, IndexError):
+                with self._message(uid) as (buf, start, end):
+                    data = bytes(buf[start : min(end, start + MAX_RAW_BYTES)])
+                    size = end - start
+            except (_Skip, OSError, KeyError, IndexError):
                 continue
             self.stats["raw"] += 1
-            out[uid] = (raw[:MAX_RAW_BYTES], len(raw) > MAX_RAW_BYTES)
+            out[uid] = (data, size > MAX_RAW_BYTES)
         return out
 
     def close(self) -> None:
@@ -253,4 +440,3 @@ class LocalSource:
                 f.box.close()
             except Exception:  # noqa: BLE001
                 pass
-
