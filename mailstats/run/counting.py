@@ -7,13 +7,17 @@ after the engine is gone.
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from typing import Any
 
-from mailstats.run.cache import CacheReader
+from mailstats.run.cache import Cache, CacheReader
 from mailstats.run.results import FolderResult, FolderTable
 
 #: The core fields' columns carry no module prefix ("message_id", not "_core.message_id").
 CORE_NAME = "_core"
+#: Folders from this size on keep their finished columns in the cache (load_table).
+SNAPSHOT_MIN = 1000
 
 
 def load_table(
@@ -26,8 +30,29 @@ def load_table(
 ) -> FolderTable:
     """Column per check and extra (`module.name`), plus `_error.module` flags, in `uids` order.
 
-    `keys` is (module, fingerprint) per module, the core fields first.
+    `keys` is (module, fingerprint) per module, the core fields first. A big folder's columns
+    are kept as one blob once made (Cache.put_table), for the next run that changes nothing.
     """
+    key = table_key(uids, keys)
+    columns = cache.get_table(account, folder, key) if len(uids) >= SNAPSHOT_MIN else None
+    if columns is None:
+        columns = _read_columns(cache, account, folder, uids, keys)
+        if len(uids) >= SNAPSHOT_MIN and isinstance(cache, Cache):
+            cache.put_table(account, folder, key, columns)
+    return FolderTable(account, folder, role, list(uids), columns)
+
+
+def table_key(uids: list[int], keys: list[tuple[Any, str]]) -> str:
+    """What a folder's columns are made of: its UIDs and each module's results identity."""
+    h = hashlib.sha256(array("Q", uids).tobytes())
+    for m, fp in keys:
+        h.update("\0".join([m.name, m.version, fp, *m.checks, *m.extras]).encode())
+    return h.hexdigest()
+
+
+def _read_columns(
+    cache: CacheReader, account: str, folder: str, uids: list[int], keys: list[tuple[Any, str]]
+) -> dict[str, list[Any]]:
     index = {u: i for i, u in enumerate(uids)}
     columns: dict[str, list[Any]] = {}
     n = len(uids)
@@ -53,7 +78,7 @@ def load_table(
             columns[prefix + name] = cols[name]
         if not core:
             columns[f"_error.{m.name}"] = err
-    return FolderTable(account, folder, role, list(uids), columns)
+    return columns
 
 
 def count_folder(fr: FolderResult, table: FolderTable, modules: list[Any]) -> None:
