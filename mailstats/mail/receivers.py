@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mailstats.mail.received import Hop, is_public_ip, normalize_ip
+from mailstats.mail.received import Hop, is_public_ip, is_retrieval, normalize_ip
 
 __all__ = [
     "RECEIVERS",
@@ -199,15 +199,9 @@ def own_receiver(mx_hosts: Sequence[str]) -> Receiver | None:
     return Receiver("own", "The account's own MX", hosts=names, edge=names, exact=True)
 
 
-def _is_pickup(hop: Hop) -> bool:
-    """The user's own POP/IMAP retrieval (fetchmail, getmail): not a delivery hop."""
-    proto = hop.protocol.split(None, 1)[0].upper() if hop.protocol else ""
-    return proto.startswith(("POP", "IMAP"))
-
-
 def _private(hop: Hop) -> bool:
     """The hop's sender is on the writer's own network (or not stated at all)."""
-    return not hop.ip or not is_public_ip(hop.ip) or _is_pickup(hop)
+    return not hop.ip or not is_public_ip(hop.ip) or is_retrieval(hop)
 
 
 def _verified_top(hops: Sequence[Hop]) -> int:
@@ -248,7 +242,7 @@ def walk(hops: Sequence[Hop], rx: Receiver) -> int:
     """
     for i, hop in enumerate(hops):
         if rx.is_edge(hop.by):
-            if not hop.ip or _is_pickup(hop):
+            if not hop.ip or is_retrieval(hop):
                 continue  # the edge's own local step ("by mx with LMTP") or a POP pickup
             return i
         if _private(hop):
@@ -288,6 +282,6 @@ def _after_pickups(hops: Sequence[Hop]) -> int:
     provider, not a sender. Only pick-ups among the verified top hops count."""
     start = 0
     for i, hop in enumerate(hops[: _verified_top(hops)]):
-        if _is_pickup(hop):
+        if is_retrieval(hop):
             start = i + 1
     return start
