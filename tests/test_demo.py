@@ -23,7 +23,7 @@ def test_demo_offline_exact(tmp_path: Path, capsys) -> None:
             (r["folder"], r["check"]): (int(r["matched"]), int(r["applicable"]), int(r["total"]))
             for r in csv.DictReader(fh)
         }
-    assert len(expected) == 75
+    assert len(expected) == 78
     assert {k: got.get(k) for k in expected} == expected
     manifest = json.loads((out / "manifest.json").read_text())
     # every DNS answer came from the bundled snapshot: nothing was asked on the network
