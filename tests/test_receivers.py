@@ -323,3 +323,25 @@ def test_receiver_column_and_manifest(tmp_path: Path, provider: str) -> None:
         pairs = sorted((r[header.index("origin_ip")], r[-1]) for r in rows[1:])
         assert pairs == [("185.12.64.9", ""), ("2603:10b6:806:2e1::7", ""), ("81.2.69.142", "")]
         assert receivers == {"unrecognised": 3}
+
+
+@pytest.mark.parametrize("provider", ["none", "icloud", "microsoft"])
+def test_account_dialog_keeps_a_receiver_setting(
+    tmp_path: Path, qapp: object, provider: str
+) -> None:
+    """Editing an account in the app never replaces `provider = "none"` or a receiver name."""
+    from mailstats.accounts.config import Account
+    from mailstats.gui.accounts import AccountDialog
+    from mailstats.gui.store import Store
+
+    acct = Account(
+        name="w",
+        host="imap.example.org",
+        username="d@example.org",
+        provider=provider,
+        ham=["INBOX"],
+    )
+    dialog = AccountDialog(None, acct, Store(tmp_path / "accounts.toml"))
+    assert dialog.account().provider == provider
+    dialog._provider_picked()  # picking it again must not fail either
+    assert dialog.account().provider == provider

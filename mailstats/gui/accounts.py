@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from mailstats.accounts.config import SECURITY, Account, ConfigError, resolve_password
-from mailstats.accounts.providers import PROFILES
+from mailstats.accounts.providers import PROFILES, profile_for
 from mailstats.gui import worker
 from mailstats.gui.signin import SignIn, has_device_flow, is_signed_in
 from mailstats.gui.store import Store, unmapped
@@ -253,6 +253,9 @@ class AccountDialog(QDialog):
     def _fill(self, a: Account) -> None:
         self.name.setText(a.name)
         (self.kind_local if a.is_local else self.kind_server).setChecked(True)
+        if a.provider and self.provider.findData(a.provider) < 0:
+            # "none" or a receiver-only name from the accounts file: kept, never replaced
+            self.provider.addItem(a.provider, a.provider)
         self.provider.setCurrentIndex(max(0, self.provider.findData(a.provider)))
         self.auth.setCurrentIndex(max(0, self.auth.findData(a.auth)))
         self.client_id.setText(a.client_id)
@@ -280,7 +283,7 @@ class AccountDialog(QDialog):
 
     def _provider_picked(self) -> None:
         """The user chose a provider: fill in what config fills in for it (docs/oauth.md)."""
-        prof = PROFILES[self.provider.currentData()]
+        prof = profile_for(self.provider.currentData())
         if prof.host:
             self.host.setText(prof.host)
             self.security.setCurrentIndex(list(SECURITY).index(prof.security))
