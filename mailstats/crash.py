@@ -70,6 +70,11 @@ def report(exc: BaseException, exit_code: int | None = EXIT_FAILED) -> None:
     where = f"the traceback is in {path}" if path else "the traceback could not be saved"
     code = f"exit code {exit_code}; " if exit_code is not None else ""
     detail = _one_line(f"{type(exc).__name__}: {exc}")
+    import sqlite3
+
+    if isinstance(exc, sqlite3.DatabaseError):
+        # the run did not close the cache, so the next one checks every page of it
+        detail += "; the cache may be damaged: the next run checks it and rebuilds it if so"
     try:
         print(
             f"mailstats: unexpected error while {what}: {detail} ({code}{where})",

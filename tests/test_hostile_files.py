@@ -166,6 +166,32 @@ def test_damaged_cache_is_moved_aside_and_rebuilt(damage, tmp_path: Path, store:
     assert any(str(aside) in w for w in manifest["warnings"])
 
 
+def test_cache_left_open_by_a_killed_run_is_checked_page_by_page(tmp_path: Path) -> None:
+    """One garbage leaf page deep in the messages table: the cheap checks at open do not
+    read it; a cache a run did not close (killed, crashed) gets SQLite's quick_check."""
+    store = _maildir(tmp_path, n=300)
+    cache = _good_cache(tmp_path, store)
+    db = sqlite3.connect(cache)
+    assert db.execute("SELECT value FROM meta WHERE key='closed'").fetchone() == ("1",)
+    db.execute("UPDATE meta SET value='0' WHERE key='closed'")  # as a killed run leaves it
+    db.commit()
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    data = bytearray(cache.read_bytes())
+    last = (pages - 1) * page
+    data[last : last + page] = random.Random(5).randbytes(page)
+    cache.write_bytes(bytes(data))
+    child = run_child(
+        ["--batch", str(tmp_path / "acc.toml"), "--out", str(tmp_path / "out"), "-q"], tmp_path
+    )
+    assert_clean(child)
+    assert child.code == 0, child.stderr
+    assert "integrity check" in child.stderr and "moved it to" in child.stderr, child.stderr
+    rows = list(csv.DictReader((tmp_path / "out" / "messages.csv").open()))
+    assert len(rows) == 300
+
+
 def test_sound_cache_is_kept(tmp_path: Path, store: Path) -> None:
     cache = _good_cache(tmp_path, store)
     cache.chmod(0o644)  # a cache from an older version: made private again

@@ -264,8 +264,17 @@ class Cache(CacheReader):
             row = None
         if row is None:
             self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        # Open until close(): a cache found still "open" is checked page by page next time.
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES('closed', '0')")
         for suffix in ("-wal", "-shm"):
             chmod_own(Path(str(self.path) + suffix))
+
+    def close(self) -> None:
+        try:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES('closed', '1')")
+        except sqlite3.Error:  # closed already, or read-only now: it is checked next time
+            pass
+        self.db.close()
 
     # -- folders ----------------------------------------------------------------------
     def reset_folder(self, account: str, folder: str, uidvalidity: int, digest: str = "") -> None:
