@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("name", metavar="ACCOUNT")
     si.add_argument("--device", action="store_true", help="device code instead of a browser")
     si.add_argument("--forget", action="store_true", help="sign out: delete the stored token")
+    from mailstats.study.commands import add_parsers as add_study_parsers
+
+    add_study_parsers(sub)
     f = sub.add_parser("folders", help="list an account's folders with guessed roles")
     f.add_argument("accounts_file", metavar="FILE")
     f.add_argument("name", metavar="ACCOUNT")
@@ -116,6 +119,10 @@ def _main(argv: list[str]) -> int:
 
         extra = [f for f, on in (("--device", args.device), ("--forget", args.forget)) if on]
         return signin([args.accounts_file, args.name, *extra])
+    if args.command in ("share", "study"):
+        from mailstats.study import commands
+
+        return commands.share(args) if args.command == "share" else commands.study(args)
     if args.command == "folders":
         return _folders(args.accounts_file, args.name)
     if args.batch:
