@@ -84,8 +84,12 @@ class ResultsPage(QWidget):
             self.report_button.setToolTip(
                 "The HTML report needs matplotlib and scikit-learn: pip install 'mailstats[report]'"
             )
+        self.share_button = QPushButton("Share results…")
+        self.share_button.setToolTip("Save an aggregate-only bundle for a study (shows it first)")
+        self.share_button.clicked.connect(lambda: self.share())
         top.addWidget(self.export_button)
         top.addWidget(self.report_button)
+        top.addWidget(self.share_button)
         layout.addLayout(top)
         # The run's resolver lied or could not be reached: say so above every number.
         self.dns_banner = QLabel("")
@@ -188,6 +192,7 @@ class ResultsPage(QWidget):
     def _set_enabled(self, on: bool) -> None:
         self.export_button.setEnabled(on)
         self.report_button.setEnabled(on and _write_report is not None)
+        self.share_button.setEnabled(on)
 
     # -- new results --------------------------------------------------------------------
     def show_outcome(self, outcome: Any) -> None:
@@ -421,6 +426,30 @@ class ResultsPage(QWidget):
         self.message.emit("Writing the report (this can take a minute on big mailboxes)…")
         w = worker.CallWorker(lambda: str(_write_report(path)))
         worker.start(w, self, done=self._report_done, failed=self._report_failed)
+
+    def share(self) -> None:
+        """The share dialog over the exported CSV files (exported first when there are none)."""
+        if self.outcome is None:
+            return
+        if self.last_export:
+            self._open_share(self.last_export)
+            return
+
+        def once(path: str) -> None:
+            self.exported.disconnect(once)
+            self._open_share(path)
+
+        self.exported.connect(once)
+        self.export()
+        if self.export_button.isEnabled():  # the folder dialog was cancelled
+            self.exported.disconnect(once)
+
+    def _open_share(self, path: str) -> None:
+        from mailstats.gui.share import ShareDialog
+
+        dialog = ShareDialog(path, self)
+        if dialog.exec() and dialog.written is not None:
+            self.message.emit(f"Wrote {dialog.written}")
 
     def _report_done(self, html: str) -> None:
         self.report_button.setEnabled(True)
