@@ -56,7 +56,7 @@ def test_scheduler_without_distributed_is_a_usage_error(
     assert rc == 2
     err = capsys.readouterr().err
     assert "pip install 'mailstats[cluster]'" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "summary.csv").exists()
 
 
 def test_manifest_records_jobs(tmp_path: Path) -> None:
