@@ -23,7 +23,11 @@ from mailstats.mail.received import Hop, normalize_ip
 if TYPE_CHECKING:
     from mailstats.services import Identity
 
-__all__ = ["connected", "find_origin", "is_public_ip", "is_retrieval"]
+__all__ = ["ORIGIN_VERSION", "connected", "find_origin", "is_public_ip", "is_retrieval"]
+
+#: Bumped whenever Received parsing or origin selection changes: cached origins depend on it
+#: (services.Identity.origin_key).
+ORIGIN_VERSION = "2"
 
 # Documentation ranges stand in for public addresses in generated fixtures (see is_public_ip).
 _TEST_NETS = (

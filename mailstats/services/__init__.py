@@ -30,10 +30,17 @@ class Identity:
 
     def origin_key(self) -> str:
         """Everything the origin hop depends on, for cache fingerprints."""
+        from mailstats.mail.origin import ORIGIN_VERSION
         from mailstats.mail.receivers import VERSION
 
         return "|".join(
-            (",".join(self.trusted_relays), f"rx{VERSION}", self.receiver, ",".join(self.own_mx))
+            (
+                ",".join(self.trusted_relays),
+                f"rx{VERSION}",
+                self.receiver,
+                ",".join(self.own_mx),
+                f"or{ORIGIN_VERSION}",
+            )
         )
 
     def is_trusted_relay(self, ip: str, host: str = "") -> bool:

@@ -1,0 +1,52 @@
+"""Every regex path of the Received parser stays linear on hostile input.
+
+The cases are bench/bench_received.py's generated worst cases (one per pattern, or per piece
+of code around one). Two checks per case: the whole `parse_received` call on 256 KiB stays
+under 50 ms (best of several runs, retried, so a loaded machine does not fail it: the actual
+figures come from the benchmark and are in docs/benchmarks.md); and the pattern alone,
+applied to the full input exactly as the parser applies it, grows about linearly: 4x the
+input may cost at most 10x the time (quadratic growth would be 16x).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.bench_received import KIB, WORST, _hop_all, best, case
+from mailstats.mail.received import Hop, parse_received
+
+SIZE = 256 * KIB
+
+
+def _bounded(fn, value, limit_s: float, rounds: int = 4) -> float:
+    took = float("inf")
+    for _ in range(rounds):
+        took = min(took, best(fn, value, 3))
+        if took < limit_s:
+            break
+    return took
+
+
+@pytest.mark.parametrize("name", sorted(WORST))
+def test_256_kib_worst_case_parses_fast(name):
+    value = case(name, SIZE)
+    assert len(value) >= SIZE
+    hop = parse_received(value)
+    assert isinstance(hop, Hop) and hop.raw == value
+    took = _bounded(_hop_all, value, 0.050)
+    assert took < 0.050, f"{name}: {took * 1000:.1f} ms"
+
+
+@pytest.mark.parametrize("name", sorted(WORST))
+def test_each_pattern_grows_linearly(name):
+    pattern = WORST[name][3]
+    full, quarter = case(name, SIZE), case(name, SIZE // 4)
+    ratios = []
+    for _ in range(5):
+        t_full, t_quarter = best(pattern, full, 3), best(pattern, quarter, 3)
+        if t_full < 0.002:
+            return  # too fast to say anything, and certainly not quadratic at 256 KiB
+        ratios.append(t_full / max(t_quarter, 1e-6))
+        if ratios[-1] < 10:
+            return
+    pytest.fail(f"{name}: 4x the input took {min(ratios):.1f}x the time")
