@@ -39,6 +39,11 @@ def _host(helo: str) -> str:
     return Hop(raw="", helo=helo).host
 
 
+def _word(value: str) -> str:
+    """The long word the case is built around (a HELO, an rDNS) without its frame."""
+    return max(value.replace("(", " ").split(), key=len)
+
+
 def _window(pattern: Callable[[str], object]) -> Callable[[str], object]:
     return lambda v: pattern(v[-received._DATE_WINDOW :])
 
@@ -63,9 +68,19 @@ WORST: dict[str, tuple[str, str, str, Callable[[str], object]]] = {
         ") by y",
         lambda v: [received._address(w) for w in v.split()],
     ),
-    "fqdn-dashes": ("a-", "from ", "! (u [1.2.3.4]) by y", lambda v: received._FQDN.fullmatch(v)),
-    "fqdn-dots": ("a.", "from ", "- (u [1.2.3.4]) by y", _host),
-    "hostname": ("a.-", "from x (", "- [1.2.3.4]) by y", lambda v: received._HOSTNAME.fullmatch(v)),
+    "fqdn-dashes": (
+        "a-",
+        "from ",
+        "! (u [1.2.3.4]) by y",
+        lambda v: received._is_fqdn(_word(v)),
+    ),
+    "fqdn-dots": ("a.", "from ", "- (u [1.2.3.4]) by y", lambda v: _host(_word(v))),
+    "hostname": (
+        "a.-",
+        "from x (",
+        "- [1.2.3.4]) by y",
+        lambda v: received._HOSTNAME.fullmatch(_word(v)),
+    ),
     "loose-date": (
         "1 Jan 2020 1:00 ",
         "by x ",
@@ -106,7 +121,7 @@ def best(fn: Callable[[str], object], value: str, repeat: int) -> float:
 
 def _hop_all(value: str) -> None:
     hop = parse_received(value)
-    _ = hop.host  # Hop.host runs _FQDN on the HELO: part of what a caller pays
+    _ = hop.host  # Hop.host checks the HELO is a FQDN: part of what a caller pays
 
 
 def measure(size: int, repeat: int) -> dict[str, dict[str, float]]:

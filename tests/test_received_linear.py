@@ -18,7 +18,7 @@ from mailstats.mail.received import Hop, parse_received
 SIZE = 256 * KIB
 
 
-def _bounded(fn, value, limit_s: float, rounds: int = 4) -> float:
+def _bounded(fn, value, limit_s: float, rounds: int = 6) -> float:
     took = float("inf")
     for _ in range(rounds):
         took = min(took, best(fn, value, 3))

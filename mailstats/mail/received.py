@@ -81,7 +81,7 @@ class Hop:
         if self.rdns:
             return self.rdns
         helo = self.helo
-        if not helo or _FQDN.fullmatch(helo) is None or _is_ip_literal(helo):
+        if not helo or not _is_fqdn(helo) or _is_ip_literal(helo):
             return ""
         return helo
 
@@ -112,7 +112,7 @@ _BRACKET = re.compile(r"\[([^\[\]\s]{1,80})\]")
 _BRACKET_ANY = re.compile(r"\[[^\[\]\s]{0,80}\]")
 _V4_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3})[:.]\d{1,5}")
 _EXIM_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$")
-_FQDN = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)+")
+_DOTTED = re.compile(r"(?:[a-z0-9_-]++\.)++[a-z0-9_-]++")
 _HOSTNAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 # Only the end of a header is searched for a date without ";" (SendGrid, old Mercury): the
 # bounded window keeps the search linear however long the header is.
@@ -178,6 +178,21 @@ def _address(text: str) -> str:
         return ip
     m = _V4_PORT.fullmatch(text)
     return normalize_ip(m.group(1)) if m is not None else ""
+
+
+def _is_fqdn(name: str) -> bool:
+    """Two or more labels of letters, digits, "_" and "-", none starting or ending with "-".
+
+    The pattern is possessive and the "-" rule is tested apart: a pattern that lets each
+    label end on a non-"-" backtracks through every label when a long name fails at its end.
+    """
+    return (
+        _DOTTED.fullmatch(name) is not None
+        and name[0] != "-"
+        and name[-1] != "-"
+        and "-." not in name
+        and ".-" not in name
+    )
 
 
 def _is_ip_literal(text: str) -> bool:
