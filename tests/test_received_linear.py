@@ -4,8 +4,9 @@ The cases are bench/bench_received.py's generated worst cases (one per pattern, 
 of code around one). Two checks per case: the whole `parse_received` call on 256 KiB stays
 under 50 ms (best of several runs, retried, so a loaded machine does not fail it: the actual
 figures come from the benchmark and are in docs/benchmarks.md); and the pattern alone,
-applied to the full input exactly as the parser applies it, grows about linearly: 4x the
-input may cost at most 10x the time (quadratic growth would be 16x).
+applied to the full input exactly as the parser applies it, grows about linearly: 16x the
+input (32 KiB to 512 KiB) may cost at most 64x the time, which leaves room for a loaded
+machine and for caches (quadratic growth would be 256x).
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ def test_256_kib_worst_case_parses_fast(name):
 @pytest.mark.parametrize("name", sorted(WORST))
 def test_each_pattern_grows_linearly(name):
     pattern = WORST[name][3]
-    full, quarter = case(name, SIZE), case(name, SIZE // 4)
+    small, large = case(name, SIZE // 8), case(name, SIZE * 2)
     ratios = []
-    for _ in range(5):
-        t_full, t_quarter = best(pattern, full, 3), best(pattern, quarter, 3)
-        if t_full < 0.002:
-            return  # too fast to say anything, and certainly not quadratic at 256 KiB
-        ratios.append(t_full / max(t_quarter, 1e-6))
-        if ratios[-1] < 10:
+    for _ in range(3):
+        t_large, t_small = best(pattern, large, 2), best(pattern, small, 2)
+        if t_large < 0.004:
+            return  # too fast to say anything, and certainly not quadratic at 512 KiB
+        ratios.append(t_large / max(t_small, 1e-6))
+        if ratios[-1] < 64:
             return
-    pytest.fail(f"{name}: 4x the input took {min(ratios):.1f}x the time")
+    pytest.fail(f"{name}: 16x the input took {min(ratios):.0f}x the time")
