@@ -1,6 +1,6 @@
 """Benchmark: mailstats against a real Dovecot, versus the bare header-fetch floor.
 
-    python bench/bench_imap.py -n 100000 [--modules received] [--repeat-rerun 3]
+    python bench/bench_imap.py -n 100000 [--modules 'received;default'] [--repeat-rerun 3]
     python bench/bench_imap.py -n 10000 --modules default [--local-ttl 0] [--mailstats-root DIR]
 
 Starts Dovecot and dnsmasq on loopback (the test suite's servers), writes N generated messages
@@ -8,8 +8,11 @@ straight into the Maildir, then measures, each in a fresh child process so peak 
 child's own:
   (a) floor: a bare imapclient EXAMINE + SEARCH + batched FETCH of BODY.PEEK[HEADER],
       BODYSTRUCTURE and RFC822.SIZE over the same folders (what any tool must at least do);
-  (b) `mailstats --batch` cold (empty cache);
+  (b) `mailstats --batch` cold (empty cache), for each module set of `--modules` (by default
+      received alone and the default set, side by side in one run over the same mail);
   (c) `mailstats --batch` again with no new mail.
+Each set's per-module cost table (the manifest's module_cost: us, DNS names and bytes fetched
+per message) goes to stderr, and into the JSON under runs.SET.module_cost.
 dnsmasq serves the generated messages' own zone (with `--local-ttl`, dnsmasq's default 0 as
 in the field), and its query log counts what the network was asked during the cold run: the
 queries against the distinct (name, type) pairs. `--mailstats-root` runs another checkout's
@@ -101,10 +104,37 @@ def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
     return elapsed, max(usage.ru_maxrss, peak[0]) // 1024, out
 
 
+def cost_table(modules: str, cost: dict[str, dict[str, float]], messages: int) -> str:
+    """The manifest's module_cost as a table for people: a slow module shows at a glance."""
+    lines = [f"-- {modules}: cost per message ({messages} messages)",
+             f"{'module':16} {'us/msg':>9} {'dns names/msg':>14} {'bytes/msg':>10}"]  # fmt: skip
+    for name, row in sorted(cost.items(), key=lambda kv: -kv[1].get("us_per_message", 0)):
+        if name.startswith("_"):
+            continue
+        lines.append(
+            f"{name:16} {row['us_per_message']:9.1f} {row['dns_names_per_message']:14.3f}"
+            f" {row['fetch_bytes_per_message']:10.0f}"
+        )
+    fetch = cost.get("_fetch", {})
+    if fetch:
+        per = {k: round(v / max(1, messages)) for k, v in fetch.items() if k.endswith("_bytes")}
+        lines.append(f"{'(fetched)':16} bytes/msg {per}")
+    if "_dns_prefetch" in cost:
+        lines.append(f"{'(dns wait)':16} {cost['_dns_prefetch'].get('seconds', 0)} s in all")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=10000, help="messages to load")
-    p.add_argument("--modules", default="received", help="comma list, or 'default'")
+    p.add_argument(
+        "--modules",
+        default="received;default",
+        help="module sets run side by side, ';' between sets: a comma list or 'default'",
+    )
+    p.add_argument(
+        "--setting", action="append", default=[], help="extra [settings] line KEY=TOML (repeat)"
+    )
     p.add_argument("--repeat-rerun", type=int, default=3)
     p.add_argument(
         "--workers", type=int, default=2, help="settings.analysis_workers (0: all in one process)"
@@ -137,54 +167,60 @@ def main(argv: list[str] | None = None) -> int:
         )
         fetched = int(floor_out.split()[0])
 
-        modules = "" if a.modules == "default" else f"modules = {json.dumps(a.modules.split(','))}"
-        cfg = work / "accounts.toml"
-        cfg.write_text(
-            f"[settings]\ndns_servers = [{json.dumps(dns.server_spec)}]\n{modules}\n"
-            f"cache = {json.dumps(str(work / 'cache.sqlite'))}\n"
-            f"analysis_workers = {a.workers}\n"
-            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in SETTINGS.items())
-            + "\n"
-            f'[[accounts]]\nname = "bench"\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
-            f'security = "none"\nusername = "{user}"\npassword_env = "BENCH_PW"\n'
-            'ham = ["INBOX"]\nspam = ["Junk"]\n'
-        )
-        env = dict(os.environ, BENCH_PW=pw)
-        if a.mailstats_root:
-            env["PYTHONPATH"] = str(Path(a.mailstats_root).resolve())
-        cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
-               str(work / "out"), "--quiet"]  # fmt: skip
-        logged = len(dns.query_log())
-        cold_s, cold_mb, _ = timed_child(cmd, env)
-        asked = dns.query_log()[logged:]
-        manifest = json.loads((work / "out" / "manifest.json").read_text())
-        reruns = [timed_child(cmd, env) for _ in range(a.repeat_rerun)]
-        rerun_s = min(r[0] for r in reruns)
-        rerun_mb = max(r[1] for r in reruns)
-        figures = {
+        figures: dict[str, object] = {
             "messages": fetched,
             "folders": counts,
-            "modules": a.modules,
             "analysis_workers": a.workers,
-            "load_average": os.getloadavg()[0],
             "load_s": round(load_s, 2),
             "floor_s": round(floor_s, 2),
             "floor_peak_mb": floor_mb,
-            "cold_s": round(cold_s, 2),
-            "cold_peak_mb": cold_mb,
-            "cold_over_floor": round(cold_s / floor_s, 2),
-            "rerun_s_best": round(rerun_s, 2),
-            "rerun_s_all": [round(r[0], 2) for r in reruns],
-            "rerun_peak_mb": rerun_mb,
-            "cache_mb": round((work / "cache.sqlite").stat().st_size / 2**20, 1),
             "mailstats_root": a.mailstats_root or str(ROOT),
             "local_ttl": a.local_ttl,
-            "dns_queries_cold": len(asked),
-            "dns_distinct_pairs_cold": len(set(asked)),
-            "dns_queries_per_pair": round(len(asked) / max(1, len(set(asked))), 3),
-            "manifest_dns": manifest.get("dns", {}),
-            "manifest_dns_trust": manifest.get("dns_trust", {}).get("status", "(none)"),
+            "runs": {},
         }
+        env = dict(os.environ, BENCH_PW=pw)
+        if a.mailstats_root:
+            env["PYTHONPATH"] = str(Path(a.mailstats_root).resolve())
+        for modules in a.modules.split(";"):
+            run = work / modules.replace(",", "+")
+            run.mkdir()
+            listed = "" if modules == "default" else f"modules = {json.dumps(modules.split(','))}"
+            cfg = run / "accounts.toml"
+            cfg.write_text(
+                f"[settings]\ndns_servers = [{json.dumps(dns.server_spec)}]\n{listed}\n"
+                f"cache = {json.dumps(str(run / 'cache.sqlite'))}\n"
+                f"analysis_workers = {a.workers}\n"
+                + "".join(f"{k} = {json.dumps(v)}\n" for k, v in SETTINGS.items())
+                + "".join(f"{k} = {v}\n" for k, v in (kv.split("=", 1) for kv in a.setting))
+                + "\n"
+                f'[[accounts]]\nname = "bench"\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
+                f'security = "none"\nusername = "{user}"\npassword_env = "BENCH_PW"\n'
+                'ham = ["INBOX"]\nspam = ["Junk"]\n'
+            )
+            cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
+                   str(run / "out"), "--quiet"]  # fmt: skip
+            logged = len(dns.query_log())
+            cold_s, cold_mb, _ = timed_child(cmd, env)
+            asked = dns.query_log()[logged:]
+            manifest = json.loads((run / "out" / "manifest.json").read_text())
+            reruns = [timed_child(cmd, env) for _ in range(a.repeat_rerun)]
+            figures["runs"][modules] = {  # type: ignore[index]
+                "cold_s": round(cold_s, 2),
+                "cold_peak_mb": cold_mb,
+                "cold_over_floor": round(cold_s / floor_s, 2),
+                "rerun_s_best": round(min(r[0] for r in reruns), 2) if reruns else None,
+                "rerun_s_all": [round(r[0], 2) for r in reruns],
+                "rerun_peak_mb": max((r[1] for r in reruns), default=None),
+                "cache_mb": round((run / "cache.sqlite").stat().st_size / 2**20, 1),
+                "dns_queries_cold": len(asked),
+                "dns_distinct_pairs_cold": len(set(asked)),
+                "dns_queries_per_pair": round(len(asked) / max(1, len(set(asked))), 3),
+                "manifest_dns": manifest.get("dns", {}),
+                "manifest_dns_trust": manifest.get("dns_trust", {}).get("status", "(none)"),
+                "module_cost": manifest.get("module_cost", {}),
+            }
+            print(cost_table(modules, manifest.get("module_cost", {}), fetched), file=sys.stderr)
+        figures["load_average"] = os.getloadavg()[0]
         print(json.dumps(figures, indent=2))
     finally:
         dovecot.cleanup()
