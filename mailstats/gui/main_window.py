@@ -199,11 +199,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self.run.running:
             self.run.cancel()
+        self.results.stop_report()
         from mailstats.gui.signin import SignIn
 
         for sign_in in self.findChildren(SignIn):
             sign_in.cancel()  # a sign-in waiting for the browser would outlive the window
         self.wait_for_workers()
+        self.results.release()
         s = QSettings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/splitter", self.splitter.saveState())

@@ -9,7 +9,13 @@ plain text only: it is written by whoever sent the mail.
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import importlib.util
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +50,56 @@ from mailstats.gui.models import (
 )
 from mailstats.run.dnstrust import warning_for
 
-try:
-    from mailstats.stats.report import write_report as _write_report
-except Exception:  # noqa: BLE001 - matplotlib or the report module missing: no Report button
-    _write_report = None
+
+def release_memory() -> None:
+    """Collect what a replaced run or report left, and hand freed heap back to the system
+    (glibc keeps freed memory in its arenas: without this the window's size only grows)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def report_command(results_dir: str) -> list[str]:
+    """`mailstats report DIR` as a child process of this same installation (or build)."""
+    if getattr(sys, "frozen", False):  # the PyInstaller build: the executable is mailstats
+        return [sys.executable, "report", results_dir]
+    return [sys.executable, "-m", "mailstats", "report", results_dir]
+
+
+def write_report_in_child(results_dir: str, started: Callable[[Any], None]) -> str:
+    """Write report.html in a child process and return its path.
+
+    The report loads matplotlib and scikit-learn and draws every plot: in the window's own
+    process that stayed resident (266 MB after a run, 522 MB after one report); a child
+    process gives all of it back when it exits. `started` receives the process, so closing
+    the window can stop it.
+    """
+    proc = subprocess.Popen(
+        report_command(results_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    started(proc)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        lines = [ln for ln in err.splitlines() if ln.strip()] or [f"exit status {proc.returncode}"]
+        raise RuntimeError(lines[-1].removeprefix("mailstats: "))
+    return str(Path(results_dir) / "report.html")
+
+
+def _report_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("matplotlib", "sklearn"))
+
+
+#: None when the report's libraries are missing (then there is no Report button)
+_write_report: Callable[[str, Callable[[Any], None]], str] | None = (
+    write_report_in_child if _report_available() else None
+)
 
 
 class ResultsPage(QWidget):
@@ -62,7 +114,14 @@ class ResultsPage(QWidget):
         self.summary: list[dict[str, Any]] = []
         self.tables: dict[tuple[str, str], Any] = {}
         self.lock = threading.Lock()
+        #: (account, folder, uid): the selected message, the one being read, the one shown
+        self.wanted: tuple[str, str, int] | None = None
+        self.explaining: tuple[str, str, int] | None = None
+        self.shown: tuple[str, str, int] | None = None
         self.last_export = ""
+        #: the outcome whose CSV files are in last_export (a report must describe it)
+        self.exported_outcome: Any = None
+        self.report_proc: Any = None
         self.open_url = QDesktopServices.openUrl
         layout = QVBoxLayout(self)
 
@@ -196,10 +255,8 @@ class ResultsPage(QWidget):
 
     # -- new results --------------------------------------------------------------------
     def show_outcome(self, outcome: Any) -> None:
-        old = self.outcome
-        if old is not None and old.results is not outcome.results:
-            with self.lock:
-                old.results.close()
+        if self.outcome is not None and self.outcome.results is not outcome.results:
+            self.release()
         self.outcome = outcome
         self.tables = {}
         result = outcome.result
@@ -247,6 +304,20 @@ class ResultsPage(QWidget):
         self.check_box.blockSignals(False)
         self._set_enabled(True)
         self.load_folder()
+
+    def release(self) -> None:
+        """Let go of the results shown (a new run replaces them, or the window closes): the
+        cache connection, the folder tables, the demo's temporary cache, and the memory."""
+        old, self.outcome = self.outcome, None
+        self.tables = {}
+        self.exported_outcome = None  # its CSV files describe a run no longer shown
+        if old is not None:
+            with self.lock:
+                old.results.close()
+            if getattr(old, "demo", None) is not None:
+                old.demo.remove()
+        del old
+        release_memory()
 
     def _fill_checks(self) -> None:
         account = self.scope.currentData()
@@ -339,10 +410,20 @@ class ResultsPage(QWidget):
         self.messages.set_table(table, check, want)
         if table is not None:
             self.count_label.setText(f"{self.messages.rowCount():,} of {len(table.uids):,}")
+        self.wanted = self.shown = None  # an answer still on its way is not shown
         self.header_text.clear()
         self.why_text.clear()
+        self.header_text.setPlaceholderText("Select a message to see its headers.")
+        self.why_text.setPlaceholderText("…and why each check said what it said.")
 
     def show_message(self, row: int) -> None:
+        """Explain the selected message, reading that one message only.
+
+        One explanation is read at a time. A selection made while one is being read replaces
+        any earlier waiting one (ten Down-arrow presses read at most two messages, the one in
+        flight and the last), and an answer is shown only if its message is still the
+        selected one, so the panel never shows another message than the highlighted row.
+        """
         if row < 0 or row >= self.messages.rowCount() or self.outcome is None:
             return
         fr = self.folder_box.currentData()
@@ -350,26 +431,56 @@ class ResultsPage(QWidget):
         acct = next((a for a in self.outcome.accounts if a.name == fr.account), None)
         if acct is None:
             return
+        self.wanted = (fr.account, fr.folder, uid)
+        self.header_text.setPlainText("")
+        self.why_text.setPlainText("")
+        self.header_text.setPlaceholderText(f"Reading message {uid}…")
+        self.why_text.setPlaceholderText("")
+        if self.explaining is None:
+            self._explain(acct, fr.folder, uid)
+
+    def _explain(self, acct: Any, folder: str, uid: int) -> None:
         results, lock = self.outcome.results, self.lock
         checks = list(self.outcome.result.checks)
+        key = (acct.name, folder, uid)
+        self.explaining = key
 
         def job() -> tuple[str, str]:
             with lock:
-                info = results.explain(acct, fr.folder, uid)
+                info = results.explain(acct, folder, uid)
             return info.get("header", ""), explain_text(info, checks)
 
         w = worker.CallWorker(job)
         worker.start(
             w,
             self,
-            done=self._explained,
-            failed=lambda t: self.error.emit(f"Could not read message {uid}: {t}"),
+            done=lambda res: self._explained(key, res),
+            failed=lambda t: self._explain_failed(key, t),
         )
 
-    def _explained(self, res: tuple[str, str]) -> None:
-        header, why = res
-        self.header_text.setPlainText(header)
-        self.why_text.setPlainText(why)
+    def _explain_next(self) -> None:
+        """After an answer: read the message selected meanwhile, if it is another one."""
+        done, self.explaining = self.explaining, None
+        want = self.wanted
+        if want is None or want == done or self.outcome is None:
+            return
+        acct = next((a for a in self.outcome.accounts if a.name == want[0]), None)
+        if acct is not None:
+            self._explain(acct, want[1], want[2])
+
+    def _explained(self, key: tuple[str, str, int], res: tuple[str, str]) -> None:
+        if key == self.wanted:
+            header, why = res
+            self.header_text.setPlainText(header)
+            self.why_text.setPlainText(why)
+            self.shown = key
+        self._explain_next()
+
+    def _explain_failed(self, key: tuple[str, str, int], text: str) -> None:
+        if key == self.wanted:
+            self.header_text.setPlaceholderText("")
+            self.error.emit(f"Could not read message {key[2]}: {text}")
+        self._explain_next()
 
     # -- export and report ------------------------------------------------------------
     def export(self, path: str | None = None, then_report: bool = False) -> None:
@@ -386,7 +497,8 @@ class ResultsPage(QWidget):
             if not path:
                 return
         QSettings().setValue("paths/export_dir", path)
-        results, result, lock = self.outcome.results, self.outcome.result, self.lock
+        outcome = self.outcome
+        results, result, lock = outcome.results, outcome.result, self.lock
         from mailstats.stats.export import write_outputs
 
         def job() -> list[str]:
@@ -399,7 +511,7 @@ class ResultsPage(QWidget):
         worker.start(
             w,
             self,
-            done=lambda names: self._exported(path, names, then_report),
+            done=lambda names: self._exported(path, names, then_report, outcome),
             failed=self._export_failed,
         )
 
@@ -407,31 +519,55 @@ class ResultsPage(QWidget):
         self.export_button.setEnabled(True)
         self.error.emit(f"Could not write the CSV files: {text}")
 
-    def _exported(self, path: str, names: list[str], then_report: bool) -> None:
+    def _exported(self, path: str, names: list[str], then_report: bool, outcome: Any) -> None:
         self.export_button.setEnabled(True)
         self.last_export = path
+        self.exported_outcome = outcome
         self.message.emit(f"Wrote {', '.join(names)} to {path}")
         self.exported.emit(path)
         if then_report:
             self.report(path)
 
     def report(self, path: str | None = None) -> None:
+        """report.html for the results on screen, always.
+
+        The report is made from the CSV files of the last export. When the results on screen
+        came from a later run, those files are written again first (to the same folder), so
+        the report never describes an older run.
+        """
         if _write_report is None or self.outcome is None:
             return
         path = path or self.last_export
         if not path:
             self.export(then_report=True)
             return
+        if self.exported_outcome is not self.outcome:
+            self.message.emit(
+                f"The results changed since {path} was written: writing its CSV files again…"
+            )
+            self.export(path, then_report=True)
+            return
         self.report_button.setEnabled(False)
         self.message.emit("Writing the report (this can take a minute on big mailboxes)…")
-        w = worker.CallWorker(lambda: str(_write_report(path)))
+        write = _write_report
+
+        def started(proc: Any) -> None:
+            self.report_proc = proc
+
+        w = worker.CallWorker(lambda: write(path, started))
         worker.start(w, self, done=self._report_done, failed=self._report_failed)
+
+    def stop_report(self) -> None:
+        """Closing the window ends a report being written (its child process)."""
+        proc, self.report_proc = self.report_proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
 
     def share(self) -> None:
         """The share dialog over the exported CSV files (exported first when there are none)."""
         if self.outcome is None:
             return
-        if self.last_export:
+        if self.last_export and self.exported_outcome is self.outcome:
             self._open_share(self.last_export)
             return
 
@@ -440,7 +576,9 @@ class ResultsPage(QWidget):
             self._open_share(path)
 
         self.exported.connect(once)
-        self.export()
+        # newer results than the last export: written again to the same folder, so what is
+        # shared is what is on screen
+        self.export(self.last_export or None)
         if self.export_button.isEnabled():  # the folder dialog was cancelled
             self.exported.disconnect(once)
 
@@ -452,11 +590,13 @@ class ResultsPage(QWidget):
             self.message.emit(f"Wrote {dialog.written}")
 
     def _report_done(self, html: str) -> None:
+        self.report_proc = None
         self.report_button.setEnabled(True)
         self.message.emit(f"Wrote {html}")
         self.report_written.emit(html)
         self.open_url(QUrl.fromLocalFile(html))
 
     def _report_failed(self, text: str) -> None:
+        self.report_proc = None
         self.report_button.setEnabled(True)
         self.error.emit(f"Could not write the report: {text}")

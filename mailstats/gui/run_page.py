@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from mailstats.gui import worker
 from mailstats.gui.models import hour_distribution
+from mailstats.gui.progress import ProgressTracker, fmt_duration, left_text
 from mailstats.gui.signin import SignIn, has_device_flow
 from mailstats.gui.store import Store
 
@@ -47,21 +48,6 @@ FINISHED_WORDS = {
 }
 
 
-def fmt_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
-
-
-def left_text(seconds: float) -> str:
-    return "almost done" if seconds < 1 else f"about {fmt_duration(seconds)} left"
-
-
 @dataclass
 class RunOutcome:
     """What the results screen needs from a finished (or cancelled) run."""
@@ -71,52 +57,7 @@ class RunOutcome:
     accounts: list[Any]
     hours: dict[str, list[int]]
     cancelled: bool
-
-
-class ProgressTracker:
-    """Overall fraction and time left from the engine's (phase, done, total) events."""
-
-    def __init__(self, accounts: list[Any]) -> None:
-        self.units = {
-            (a.name, f, phase): 0.0 for a in accounts for f in a.roles() for phase in ("s", "a")
-        }
-        self.started = time.monotonic()
-        self.phase_started: dict[tuple[str, str, str], tuple[float, int]] = {}
-
-    def update(self, p: Any) -> None:
-        if p.phase in ("sync", "analyse"):
-            key = (p.account, p.folder, p.phase[0])
-            frac = 1.0 if p.total == 0 else min(1.0, p.done / p.total)
-            self.units[key] = frac
-            self.phase_started.setdefault(key, (time.monotonic(), p.done))
-        elif p.phase == "done":
-            for ph in ("s", "a"):
-                self.units[(p.account, p.folder, ph)] = 1.0
-        elif p.phase == "finished" and p.message != "cancelled":
-            # a failed account never reaches its folders: nothing is left to do for it
-            for key in self.units:
-                if key[0] == p.account:
-                    self.units[key] = 1.0
-
-    @property
-    def fraction(self) -> float:
-        return sum(self.units.values()) / len(self.units) if self.units else 0.0
-
-    def time_left(self) -> float | None:
-        frac = self.fraction
-        elapsed = time.monotonic() - self.started
-        if frac <= 0.02 or elapsed < 1.0:
-            return None
-        return elapsed * (1 - frac) / frac
-
-    def phase_left(self, p: Any) -> float | None:
-        key = (p.account, p.folder, p.phase[:1])
-        start = self.phase_started.get(key)
-        if start is None or p.total == 0:
-            return None
-        t0, d0 = start
-        rate = (p.done - d0) / max(time.monotonic() - t0, 1e-6)
-        return (p.total - p.done) / rate if rate > 0 else None
+    demo: Any = None  # gui.demo.DemoRun: the bundled demo's throw-away cache, if it was that
 
 
 class RunPage(QWidget):
@@ -132,6 +73,7 @@ class RunPage(QWidget):
         self.registry = registry
         self.cache_path = cache_path
         self.job: worker.RunWorker | None = None
+        self.demo: Any = None  # the DemoRun of the run in progress, when it is the demo
         self.tracker: ProgressTracker | None = None
         self.folders_done: list[str] = []
         layout = QVBoxLayout(self)
@@ -149,6 +91,13 @@ class RunPage(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch()
+        self.demo_button = QPushButton("Open the demo")
+        self.demo_button.setToolTip(
+            "Run the bundled demo mailbox (offline, the same run as `mailstats demo`); your "
+            "own accounts, settings and cache are not touched"
+        )
+        self.demo_button.clicked.connect(lambda: self.start_demo())
+        buttons.addWidget(self.demo_button)
         layout.addLayout(buttons)
 
         grid = QGridLayout()
@@ -266,6 +215,22 @@ class RunPage(QWidget):
         except (ValueError, OSError) as exc:
             self.error.emit(f"Cannot start: {exc}")
             return False
+        return self._launch(engine, accounts)
+
+    def start_demo(self) -> bool:
+        """The bundled demo, exactly as `mailstats demo` runs it (same counts)."""
+        from mailstats.gui.demo import DemoRun
+
+        if self.job is not None:
+            return False
+        try:
+            self.demo = DemoRun(None)
+        except (ValueError, OSError) as exc:
+            self.error.emit(f"Cannot open the demo: {exc}")
+            return False
+        return self._launch(self.demo.engine, self.demo.accounts, sizes=False)
+
+    def _launch(self, engine: Any, accounts: list[Any], sizes: bool = True) -> bool:
         self.tracker = ProgressTracker(accounts)
         self.folders_done = []
         self.clear_signin()
@@ -278,6 +243,7 @@ class RunPage(QWidget):
         job = worker.RunWorker(engine, accounts)
         self.job = job
         self.run_button.setEnabled(False)
+        self.demo_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._log(f"Run started for {', '.join(a.name for a in accounts)}.")
         worker.start(
@@ -287,6 +253,10 @@ class RunPage(QWidget):
             failed=self._failed,
             progress=self.on_progress,
         )
+        if sizes:
+            tracker = self.tracker
+            count = worker.CallWorker(lambda: folder_sizes(engine, accounts))
+            worker.start(count, self, done=tracker.set_sizes, failed=lambda _t: None)
         return True
 
     def cancel(self) -> None:
@@ -321,12 +291,25 @@ class RunPage(QWidget):
         if p.phase == "done":
             self.folders_done.append(f"{p.account}/{p.folder}")
             self._log(f"{p.account}/{p.folder}: done, {p.total:,} messages")
+            self.folder_bar.setRange(0, max(p.total, 1))
+            self.folder_bar.setValue(max(p.total, 1))
+            nxt = tracker.next_folder(p.account, p.folder)
+            # a warm re-run sends nothing else for a folder with no new mail: name the next
+            # folder now, never leave the finished one's "0 of 0" on screen
+            self.folder_label.setText(
+                f"Reading {p.account}/{nxt} (new mail and cached results)…"
+                if nxt
+                else f"{p.account}/{p.folder}: done, {p.total:,} messages"
+            )
             return
         if p.phase == "finished":  # an account, not a folder: the folder bar stays as is
             self._log(f"{p.account}: {FINISHED_WORDS.get(p.message, p.message)}")
             return
         if p.phase not in PHASE_WORDS:
             return  # a phase this window does not know yet: never a bogus bar
+        if p.phase == "sync" and p.total == 0:
+            self.folder_label.setText(f"{p.account}/{p.folder}: no new messages to fetch")
+            return
         words = PHASE_WORDS[p.phase]
         self.folder_bar.setRange(0, max(p.total, 1))
         self.folder_bar.setValue(p.done if p.total else 1)
@@ -339,10 +322,14 @@ class RunPage(QWidget):
 
     def _finish_ui(self) -> None:
         self.job = None
+        self.demo_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.run_button.setEnabled(bool(self.chosen()))
 
     def _failed(self, text: str) -> None:
+        if self.demo is not None:
+            self.demo.remove()
+            self.demo = None
         self._finish_ui()
         self.overall_label.setText(text)
         self._log(text)
@@ -462,8 +449,9 @@ class RunPage(QWidget):
         self, results: Any, result: Any, accounts: list[Any], hours: Any, cancelled: bool
     ) -> None:
         self.folder_label.setText("")
+        demo, self.demo = self.demo, None
         self._finish_ui()
-        self.finished.emit(RunOutcome(results, result, accounts, hours, cancelled))
+        self.finished.emit(RunOutcome(results, result, accounts, hours, cancelled, demo))
 
 
 def _hours(results: Any, result: Any) -> dict[str, list[int]]:
@@ -471,3 +459,32 @@ def _hours(results: Any, result: Any) -> dict[str, list[int]]:
         return {}
     tables = (results.table_for(fr) for a in result.accounts for fr in a.folders)
     return hour_distribution(tables)
+
+
+def folder_sizes(engine: Any, accounts: list[Any]) -> dict[tuple[str, str], int]:
+    """Each mapped folder's message count, to weigh the overall progress by messages.
+
+    Asked on a connection of its own while the run starts (a STATUS per folder on IMAP, an
+    index scan for local stores). OAuth2 accounts are left out: a second sign-in at the
+    same moment as the run's could refresh the same token twice. A folder whose count
+    cannot be read is left out too; the tracker then estimates it.
+    """
+    from mailstats.accounts.config import resolve_password
+    from mailstats.sources import SourceError
+
+    out: dict[tuple[str, str], int] = {}
+    for acct in accounts:
+        if getattr(acct, "auth", "password") != "password":
+            continue
+        try:
+            src = engine.source_factory(acct, "" if acct.is_local else resolve_password(acct))
+        except (SourceError, OSError):
+            continue
+        try:
+            counts = src.folder_counts(list(acct.roles()))
+        except (SourceError, OSError):
+            counts = {}
+        finally:
+            src.close()
+        out.update({(acct.name, f): n for f, n in counts.items() if n is not None})
+    return out

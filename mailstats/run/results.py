@@ -160,11 +160,13 @@ class RunResults:
             cache = self._cache()
             rows = list(cache.get_messages(name, folder, [uid]))
             out: dict[str, Any] = {"header": rows[0][1].decode("utf-8", "replace") if rows else ""}
+            memo: dict[bytes, Any] = {}
             for m, fp in self._keys(name):
                 if not fp:  # not recorded (an old result): whatever is stored for the version
                     fp = cache.any_fingerprint(name, folder, m.name, m.version) or ""
-                values = cache.get_results(name, folder, m.name, m.version, fp, why=True)
-                out[m.name] = values.get(uid) or {}
+                # one message's page, not the folder's results (the message view, per click)
+                values = cache.get_result(name, folder, m.name, m.version, fp, uid, memo)
+                out[m.name] = values or {}
         return out
 
     def close(self) -> None:

@@ -1,0 +1,76 @@
+"""Result chunks stored in pages: the whole-folder read and the one-message read give the
+same answer as what was stored, for any mix of chunks, page boundaries and explanations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailstats.run import cache as cache_mod
+from mailstats.run.cache import PAGE, Cache, CacheReader
+
+entry = st.fixed_dictionaries(
+    {"check": st.one_of(st.none(), st.booleans()), "n": st.integers(-5, 5)},
+    optional={
+        "_why": st.fixed_dictionaries({"check": st.text(max_size=30)}),
+        "_error": st.text(min_size=1, max_size=10),
+    },
+)
+chunk = st.dictionaries(st.integers(1, 3 * PAGE + 7), entry, min_size=1, max_size=3 * PAGE)
+
+
+@settings(
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(chunk, min_size=1, max_size=3))
+def test_one_message_read_equals_folder_read(tmp_path: Path, chunks: list[dict]) -> None:
+    path = tmp_path / "c.sqlite"
+    path.unlink(missing_ok=True)
+    cache = Cache(path)
+    merged: dict[int, dict[str, Any]] = {}
+    for c in chunks:
+        cache.put_results("a", "INBOX", "m", "1", "fp", {k: dict(v) for k, v in c.items()})
+        merged.update(c)  # a later chunk's result for a UID replaces the earlier one
+    reader = CacheReader(path)
+    assert reader.get_results("a", "INBOX", "m", "1", "fp", why=True) == merged
+    values = {k: {n: x for n, x in v.items() if n != "_why"} for k, v in merged.items()}
+    assert reader.get_results("a", "INBOX", "m", "1", "fp") == values
+    memo: dict[bytes, Any] = {}
+    absent = [u for u in (0, 1, PAGE, PAGE + 1, 3 * PAGE + 8) if u not in merged]
+    for uid in [*merged, *absent]:
+        got = reader.get_result("a", "INBOX", "m", "1", "fp", uid, memo)
+        assert got == merged.get(uid), uid
+    assert reader.get_result("a", "INBOX", "m", "2", "fp", min(merged)) is None
+    reader.close()
+    cache.close()
+
+
+def test_compaction_keeps_pages_readable(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c.sqlite")
+    for start in range(0, 1000, 100):
+        part = {u: {"v": u % 3 == 0, "_why": {"v": f"uid {u}"}} for u in range(start, start + 100)}
+        cache.put_results("a", "F", "m", "1", "fp", part)
+    keep = set(range(0, 1000, 2))
+    cache.compact_results("a", "F", "m", "1", "fp", keep)
+    assert cache.result_chunk_count("a", "F", "m") == 1
+    assert cache.get_result("a", "F", "m", "1", "fp", 500) == {"v": False, "_why": {"v": "uid 500"}}
+    assert cache.get_result("a", "F", "m", "1", "fp", 501) is None
+    assert len(cache.get_results("a", "F", "m", "1", "fp")) == 500
+
+
+def test_an_older_cache_is_rebuilt(tmp_path: Path) -> None:
+    """Schema 3 changed the chunk layout: a schema-2 file is rebuilt, never misread."""
+    path = tmp_path / "c.sqlite"
+    cache = Cache(path)
+    cache.put_results("a", "F", "m", "1", "fp", {1: {"v": True}})
+    cache.db.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    cache.close()
+    again = Cache(path)
+    assert again.get_results("a", "F", "m", "1", "fp") == {}
+    assert cache_mod.SCHEMA_VERSION == 3
