@@ -164,7 +164,7 @@ def test_second_run_with_the_windows_own_modules_counts_the_same(
     for i in range(2):
         cache = isolated / f"cold-{i}.sqlite"  # both runs cold: each evaluates every message
         c = Cache(cache)
-        _load_snapshot(c, demo_dir() / "dns_snapshot.json")
+        _load_snapshot(c, demo_dir() / "dns_snapshot.json", win.store.config.settings.dns_servers)
         c.close()
         win.run.cache_path = cache
         win.go("Run")

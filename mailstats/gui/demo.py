@@ -27,7 +27,7 @@ class DemoRun:
         cfg = load_config(folder / "accounts.toml")
         self.tmp = Path(tempfile.mkdtemp(prefix="mailstats-demo-"))
         cache = Cache(self.tmp / "cache.sqlite")
-        _load_snapshot(cache, folder / "dns_snapshot.json")
+        _load_snapshot(cache, folder / "dns_snapshot.json", cfg.settings.dns_servers)
         self.engine = Engine(cfg, cache=cache, registry=registry)
         self.accounts = list(cfg.accounts)
 
