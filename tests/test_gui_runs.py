@@ -54,7 +54,7 @@ def test_demo_in_the_window_is_mailstats_demo(qtbot: Any, isolated: Path) -> Non
         (e["folder"], e["check"]): (e["matched"], e["applicable"], e["total"])
         for e in json.loads((demo_dir() / "expected.json").read_text())
     }
-    assert len(expected) == 75
+    assert len(expected) >= 75  # every check of every folder (75 when this was written)
     win = make_window(qtbot, isolated)
     outcome = run_demo(qtbot, win)
     got = counts_of(outcome)
