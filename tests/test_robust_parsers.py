@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import string
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -396,8 +397,9 @@ def _source_with(structures: list[Any]) -> ImapSource:
     fake = _FakeImap(structures)
     src.folder = "INBOX"
     src.batch_size = 500
-    src.stats = {"fetch_commands": 0, "headers": 0}
-    src._fetch = lambda uids, items, what: fake.fetch(uids, items)  # type: ignore[method-assign]
+    src.stats = Counter()
+    src.unavailable, src.gone = [], []
+    src._fetch = lambda uids, items, what, cut=None: fake.fetch(uids, items)  # type: ignore[method-assign]
     return src
 
 

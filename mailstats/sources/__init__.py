@@ -13,7 +13,7 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailstats.accounts.config import Account
 from mailstats.mail.message import MAX_BODY_BYTES, MimePart
@@ -21,6 +21,37 @@ from mailstats.mail.message import MAX_BODY_BYTES, MimePart
 
 class SourceError(Exception):
     """A problem with the mail source, worded for the user (never holds a password)."""
+
+
+REDACTED = "***"
+#: Shorter secrets are not searched for: they would blank out ordinary words.
+MIN_SECRET = 3
+
+
+def secret_forms(*secrets: str) -> tuple[str, ...]:
+    """The ways a secret can appear in server text or a log line, longest first.
+
+    As typed; IMAP-quoted (imaplib escapes `\\` and `"` in LOGIN); and inside a `repr` of
+    str or bytes, which is how imaplib logs lines and words its errors.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret or len(secret) < MIN_SECRET:
+            continue
+        quoted = secret.replace("\\", "\\\\").replace('"', '\\"')
+        for text in (secret, quoted):
+            forms.add(text)
+            forms.add(repr(text)[1:-1])
+            forms.add(repr(text.encode("utf-8", "replace"))[2:-1])
+    return tuple(sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True))
+
+
+def redact(text: str, forms: tuple[str, ...] | list[str]) -> str:
+    """`text` with every form of a secret replaced: server text is shown only after this."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
 
 
 class AuthError(SourceError):
@@ -94,6 +125,21 @@ class OpenFolder:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.source, name)
+
+
+#: Defaults of settings.imap_timeout (a read that receives nothing) and
+#: settings.imap_command_timeout (one command's whole answer), in seconds.
+IMAP_TIMEOUT_S = 60.0
+IMAP_COMMAND_TIMEOUT_S = 300.0
+
+
+def source_options(settings: Any) -> dict[str, float]:
+    """The `open_source` keywords that come from the accounts file's [settings]."""
+    extra = getattr(settings, "extra", {}) or {}
+    return {
+        "timeout": float(extra.get("imap_timeout", IMAP_TIMEOUT_S)),
+        "command_timeout": float(extra.get("imap_command_timeout", IMAP_COMMAND_TIMEOUT_S)),
+    }
 
 
 def open_source(account: Account, password: str = "", **kwargs: object) -> Source:
