@@ -270,9 +270,9 @@ def run_batch(
         print(f"\nwrote {', '.join(written)} to {out_dir}/")
     for w in result.warnings:
         _err(f"warning: {w}")
-    failed = [a for a in result.accounts if a.status == "failed"]
+    failed = [a for a in result.accounts if a.status in ("failed", "partial")]
     for a in failed:
-        _err(f"account {a.name!r} failed: {a.error}")
+        _err(f"account {a.name!r} {a.status}: {a.error}")
     engine.cache.close()
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -331,6 +331,8 @@ def print_table(result: Any) -> None:
         print(f"\n== {acct.name}{status}")
         for fr in acct.folders:
             extra = f", {fr.malformed} malformed" if fr.malformed else ""
+            if getattr(fr, "unavailable", 0):
+                extra += f", {fr.unavailable} unavailable (listed, not fetched)"
             print(f"{fr.folder} ({fr.role}): {fr.total} messages{extra}")
             for check in checks:
                 matched, applicable = fr.counts.get(check, [0, 0])

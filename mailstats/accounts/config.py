@@ -36,7 +36,11 @@ _SETTINGS_KEYS = {
     "now_max_age_days": (int, float),
     "dns_budgets": dict,
     "dns_cache": str,
+    "imap_timeout": (int, float),
+    "imap_command_timeout": (int, float),
 }
+#: Settings that are a number of seconds, which must be more than zero.
+_POSITIVE_SETTINGS = ("imap_timeout", "imap_command_timeout")
 _ACCOUNT_KEYS = {
     "name": str,
     "host": str,
@@ -208,6 +212,8 @@ def parse_config(
     for key, value in raw_settings.items():
         if key in _SETTINGS_KEYS:
             _check_type(f"{source} [settings]", key, value, _SETTINGS_KEYS[key])
+        if key in _POSITIVE_SETTINGS and not value > 0:
+            raise ConfigError(f"{source} [settings]: '{key}' must be more than 0 seconds")
         extra[key] = value
     cfg.settings = Settings(
         dns_servers=list(extra.pop("dns_servers", [])),

@@ -225,6 +225,14 @@ class ResultsPage(QWidget):
         failed = [a.name for a in result.accounts if a.status == "failed"]
         if failed:
             parts.append(f"failed: {', '.join(failed)}")
+        missing = [
+            f"{a.name} / {f.folder}: {f.unavailable}"
+            for a in result.accounts
+            for f in a.folders
+            if getattr(f, "unavailable", 0)
+        ]
+        if missing:
+            parts.append(f"listed by the server, not fetched (unavailable): {', '.join(missing)}")
         self.note.setText("; ".join(parts) + ".")
         banner = warning_for(result.dns_trust) if getattr(result, "dns_trust", None) else ""
         self.dns_banner.setText(banner)

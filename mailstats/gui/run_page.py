@@ -43,6 +43,7 @@ PHASE_WORDS = {"sync": "Fetching headers", "analyse": "Analysing", "connect": "C
 #: p.message of a "finished" event, in words for the log
 FINISHED_WORDS = {
     "ok": "all folders done",
+    "partial": "done, some messages could not be fetched (details when the run ends)",
     "failed": "stopped with an error (details when the run ends)",
     "cancelled": "cancelled",
 }
@@ -342,6 +343,8 @@ class RunPage(QWidget):
             if a.needs_signin:
                 self._log(f"{a.name}: sign in again: {a.error}")
                 self.ask_signin(a.name)
+            elif a.status == "partial":
+                self._log(f"{a.name}: partial: {a.error}")
             elif a.status == "failed":
                 self._log(f"{a.name}: failed: {a.error}")
                 self.error.emit(f"Account {a.name} failed: {a.error}")

@@ -85,7 +85,7 @@ def count_folder(fr: FolderResult, table: FolderTable, modules: list[Any]) -> No
     """Fill `fr`'s malformed/processed counts, [matched, applicable] per check, and errors."""
     malformed = table.columns.get("malformed", [])
     fr.malformed = sum(1 for v in malformed if v)
-    fr.processed = fr.total - fr.malformed
+    fr.processed = fr.total - fr.malformed - fr.unavailable
     for name in table.columns.get("receiver", []):
         key = name or "unrecognised"
         fr.receivers[key] = fr.receivers.get(key, 0) + 1

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstats.accounts.config import Account, Config, resolve_password
-from mailstats.mail.message import Message, parts_from_json, parts_to_json
+from mailstats.mail.message import MAX_HEADER_BYTES, Message, parts_from_json, parts_to_json
 from mailstats.modules import BODY, RAW, Module, Registry, available_modules, select_modules
 from mailstats.run.analysis import (
     Analyser,
@@ -45,11 +45,20 @@ from mailstats.run.results import (
     Progress,
     RunResult,
     RunResults,
+    crashed_account,
+    unavailable_text,
 )
 from mailstats.services import Identity, SentIndex, Services
 from mailstats.services.dns import Resolver
 from mailstats.services.domains import DomainSplitter
-from mailstats.sources import OpenFolder, Source, SourceError, open_source
+from mailstats.sources import (
+    OpenFolder,
+    Source,
+    SourceError,
+    open_source,
+    secret_forms,
+    source_options,
+)
 from mailstats.stats.manifest import manifest
 
 #: Names that lived here before the engine was split by job, still importable from here.
@@ -70,6 +79,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 500
+#: A batch of new headers also ends at this many header bytes: hostile 256 KiB headers
+#: would otherwise be parsed 500 at a time.
+EVAL_BATCH_BYTES = 16 * 1024 * 1024
 #: Below this many messages to evaluate in a folder, a worker process costs more than it saves.
 WORKER_MIN = 3000
 
@@ -117,7 +129,11 @@ class Engine:
             deadline_s=settings.extra.get("dns_deadline"),
             budgets=settings.extra.get("dns_budgets"),
         )
-        self.source_factory = source_factory or (lambda a, pw: open_source(a, pw))
+        options = source_options(settings)
+        self.source_factory = source_factory or (lambda a, pw: open_source(a, pw, **options))
+        #: per (account, folder): listed but not fetched, and expunged while fetching
+        self._missing: dict[tuple[str, str], tuple[int, int]] = {}
+        self._secrets: tuple[str, ...] = ()
         self.warnings: list[str] = list(self.registry.problems)
         self._progress: Callable[[Progress], None] = lambda p: None
         self._cancel = threading.Event()
@@ -149,13 +165,22 @@ class Engine:
             if self._cancel.is_set():
                 results.append(AccountResult(acct.name, acct.labels, "cancelled"))
                 continue
-            done = self.run_account(acct)
+            try:
+                done = self.run_account(acct)
+            except Exception as exc:  # noqa: BLE001 - one account never takes the batch down
+                done = crashed_account(acct.name, acct.labels, exc, self._secrets)
             results.append(done)
             self._progress(Progress(acct.name, "", "finished", 1, 1, done.status))
         dns_stats, dns_trust = settle_dns(self, results)
         self.resolver.flush()
         self.resolver.close()
         warnings = list(self.warnings)
+        cut = self._fetch_stats.get("header_truncated", 0)
+        if cut:
+            warnings.append(
+                f"{cut} message header(s) longer than {MAX_HEADER_BYTES // 1024} KiB were cut "
+                "there: the messages are counted, their checks read the first part only"
+            )
         counters = {name: dict(v) for name, v in self._worker_counters.items()}
         lying = dns_trust.get("status") == "lying"
         for m in self.modules:
@@ -213,10 +238,11 @@ class Engine:
         result = AccountResult(acct.name, acct.labels)
         roles = acct.roles()
         self._progress(Progress(acct.name, "", "connect", 0, len(roles)))
+        self._secrets = ()
         try:
-            source = OpenFolder(
-                self.source_factory(acct, "" if acct.is_local else resolve_password(acct))
-            )
+            password = "" if acct.is_local else resolve_password(acct)
+            self._secrets = secret_forms(password)
+            source = OpenFolder(self.source_factory(acct, password))
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
             from mailstats.accounts.oauth import SignInRequired
@@ -259,6 +285,9 @@ class Engine:
             self._merge_worker_counters()
             if self._cancel.is_set():
                 result.status = "cancelled"
+            elif any(f.unavailable for f in result.folders):
+                result.status, result.error = "partial", unavailable_text(result.folders)
+                self.warnings.append(f"account {acct.name}: {result.error}")
         except SourceError as exc:
             result.status, result.error = "failed", str(exc)
         finally:
@@ -342,16 +371,19 @@ class Engine:
         self._progress(Progress(acct.name, folder, "sync", 0, total))
         batch: list[tuple[int, bytes, str | None, int | None]] = []
         header_bytes = 0
+        yielded: set[int] = set()
+        self._missing.pop((acct.name, folder), None)
         for item in source.fetch_headers(plan.new):
             batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
             header_bytes += len(item.header)
-            if len(batch) >= EVAL_BATCH:
+            if len(batch) >= EVAL_BATCH or header_bytes >= EVAL_BATCH_BYTES:
                 self._add_cost(FETCH, header_bytes=header_bytes, headers=len(batch))
                 header_bytes = 0
                 if store:
                     self.cache.put_messages(acct.name, folder, batch)
                 done += len(batch)
                 self._progress(Progress(acct.name, folder, "sync", done, total))
+                yielded.update(r[0] for r in batch)
                 yield batch
                 batch = []
                 if self._cancel.is_set():
@@ -362,7 +394,11 @@ class Engine:
                 self.cache.put_messages(acct.name, folder, batch)
             done += len(batch)
             self._progress(Progress(acct.name, folder, "sync", done, total))
+            yielded.update(r[0] for r in batch)
             yield batch
+        # listed by the server, not returned even when asked alone, and not expunged since
+        gone = set(getattr(source, "gone", ())) & set(plan.new)
+        self._missing[(acct.name, folder)] = (len(set(plan.new) - yielded - gone), len(gone))
 
     def _sent_index(self, acct: Account, folders: list[str]) -> SentIndex:
         from mailstats.mail.addresses import parse_address_list
@@ -439,7 +475,8 @@ class Engine:
                 submit(rows, {m.name: uids for m in mods}, new=True)
         runner = run.finish(runner)
         uids = sorted(kept_set | set(stored)) if synced is None else kept
-        fr.total, fr.uids = len(uids), uids
+        fr.unavailable = self._missing.pop((acct.name, folder), (0, 0))[0]
+        fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]
         table = self.folder_table(acct.name, folder, role, uids, fps)
         count_folder(fr, table, self.modules)

@@ -58,6 +58,8 @@ class FolderResult:
     malformed: int = 0
     fetched: int = 0  # headers fetched from the source in this run
     evaluated: int = 0  # messages for which at least one module ran in this run
+    #: listed by the server (counted in `total`) but never returned: no row, no values
+    unavailable: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     counts: dict[str, list[int]] = field(default_factory=dict)  # check -> [matched, applicable]
     receivers: dict[str, int] = field(default_factory=dict)  # recognised receiver -> messages
@@ -69,7 +71,7 @@ class FolderResult:
 class AccountResult:
     name: str
     labels: str = "hand"
-    status: str = "ok"  # ok | failed | cancelled
+    status: str = "ok"  # ok | partial (some messages unavailable) | failed | cancelled
     error: str = ""
     needs_signin: bool = False  # OAuth2 refresh token revoked or missing: sign in again
     folders: list[FolderResult] = field(default_factory=list)
@@ -104,6 +106,32 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return all(a.status == "ok" for a in self.accounts)
+
+
+def unavailable_text(folders: list[FolderResult]) -> str:
+    """The error of a `partial` account: which folders lack how many of their messages."""
+    parts = [f"{f.unavailable} of {f.total} in {f.folder}" for f in folders if f.unavailable]
+    return "messages the server listed could not be fetched: " + ", ".join(parts)
+
+
+def crashed_account(
+    name: str, labels: str, exc: BaseException, secrets: tuple[str, ...]
+) -> AccountResult:
+    """An account that raised what nothing expected: failed and named, the batch goes on.
+
+    The traceback goes to the DEBUG log, redacted like the message: both may quote server
+    text or a password.
+    """
+    import logging
+    import traceback
+
+    from mailstats.sources import redact
+
+    detail = redact(traceback.format_exc(), secrets)
+    log = logging.getLogger("mailstats.run.engine")
+    log.debug("account %s: unexpected error\n%s", name, detail)
+    text = redact(f"{type(exc).__name__}: {exc}", secrets)
+    return AccountResult(name, labels, "failed", f"unexpected error: {text}"[:500])
 
 
 class RunResults:

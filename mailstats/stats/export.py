@@ -17,7 +17,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-SUMMARY_COLUMNS = ["account", "folder", "role", "check", "matched", "applicable", "total"]
+SUMMARY_COLUMNS = [
+    "account",
+    "folder",
+    "role",
+    "check",
+    "matched",
+    "applicable",
+    "total",
+    "unavailable",
+]
 MESSAGE_COLUMNS = [
     "account",
     "folder",
@@ -121,7 +130,16 @@ def summary_rows(result: Any) -> Iterable[list[Any]]:
         for fr in acct.folders:
             for check in result.checks:
                 matched, applicable = fr.counts.get(check, [0, 0])
-                yield [acct.name, fr.folder, fr.role, check, matched, applicable, fr.total]
+                yield [
+                    acct.name,
+                    fr.folder,
+                    fr.role,
+                    check,
+                    matched,
+                    applicable,
+                    fr.total,
+                    getattr(fr, "unavailable", 0),
+                ]
 
 
 def _cells(values: list[Any]) -> list[str]:

@@ -55,6 +55,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
                         "fetched": f.fetched,
                         "evaluated": f.evaluated,
                         "errors": f.errors,
+                        "unavailable": f.unavailable,
                     }
                     for f in a.folders
                 ],
@@ -64,6 +65,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
         "counts": {
             "messages": sum(f.total for a in result.accounts for f in a.folders),
             "malformed": sum(f.malformed for a in result.accounts for f in a.folders),
+            "unavailable": sum(f.unavailable for a in result.accounts for f in a.folders),
             "module_errors": sum(
                 sum(f.errors.values()) for a in result.accounts for f in a.folders
             ),
