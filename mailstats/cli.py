@@ -280,7 +280,7 @@ def run_batch(
 def _plan(cfg: Any, accounts: list[Any], jobs: int, scheduler: str | None) -> int:
     """Where each account would run and how much mail its mapped folders hold (STATUS)."""
     from mailstats.accounts.config import resolve_password
-    from mailstats.sources import SourceError, open_source
+    from mailstats.sources import SourceError, open_source, source_options
 
     where = f"cluster {scheduler}" if scheduler else f"this machine, {jobs} at a time"
     print(f"{len(accounts)} account(s), on {where}")
@@ -288,7 +288,8 @@ def _plan(cfg: Any, accounts: list[Any], jobs: int, scheduler: str | None) -> in
     for acct in accounts:
         roles = acct.roles()
         try:
-            src = open_source(acct, "" if acct.is_local else resolve_password(acct))
+            password = "" if acct.is_local else resolve_password(acct)
+            src = open_source(acct, password, **source_options(cfg.settings))
             counts = src.folder_counts(list(roles))
             src.close()
         except SourceError as exc:
@@ -484,7 +485,7 @@ def _list_modules() -> int:
 
 def _folders(accounts_file: str, name: str) -> int:
     from mailstats.accounts.config import ConfigError, load_config, resolve_password
-    from mailstats.sources import SourceError, guess_role, open_source
+    from mailstats.sources import SourceError, guess_role, open_source, source_options
 
     try:
         # Listing is how a user decides the mapping: an account with none mapped yet is fine.
@@ -497,7 +498,8 @@ def _folders(accounts_file: str, name: str) -> int:
         _err(f"{accounts_file}: no account named {name!r}")
         return EXIT_USAGE
     try:
-        src = open_source(acct, "" if acct.is_local else resolve_password(acct))
+        password = "" if acct.is_local else resolve_password(acct)
+        src = open_source(acct, password, **source_options(cfg.settings))
         folders = src.list_folders()
         counts = src.folder_counts([f.name for f in folders if f.selectable])
         src.close()
