@@ -77,10 +77,14 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def timed_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+def timed_child(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[float, int, str]:
     """(seconds, peak RSS in MiB of the process tree, stdout) of one child process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd
+    )
     peak = [0]
     stop = threading.Event()
 
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, BENCH_PW=pw)
         if a.mailstats_root:
             env["PYTHONPATH"] = str(Path(a.mailstats_root).resolve())
+        # `python -m` imports from the working directory first: run in the checkout measured
+        cwd = str(Path(a.mailstats_root).resolve()) if a.mailstats_root else str(ROOT)
         for modules in a.modules.split(";"):
             run = work / modules.replace(",", "+")
             run.mkdir()
@@ -200,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
                    str(run / "out"), "--quiet"]  # fmt: skip
             logged = len(dns.query_log())
-            cold_s, cold_mb, _ = timed_child(cmd, env)
+            cold_s, cold_mb, _ = timed_child(cmd, env, cwd)
             asked = dns.query_log()[logged:]
             manifest = json.loads((run / "out" / "manifest.json").read_text())
-            reruns = [timed_child(cmd, env) for _ in range(a.repeat_rerun)]
+            reruns = [timed_child(cmd, env, cwd) for _ in range(a.repeat_rerun)]
             figures["runs"][modules] = {  # type: ignore[index]
                 "cold_s": round(cold_s, 2),
                 "cold_peak_mb": cold_mb,

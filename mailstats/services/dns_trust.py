@@ -72,14 +72,14 @@ class Trust:
         if answer.status == OK:
             self._lie(
                 HIJACK,
-                f"the DNS resolver ({self.resolver.description}) answered "
+                f"the resolver ({self.resolver.description}) answered "
                 f"{self.probe_name()}, a name that cannot exist, with "
                 f"{', '.join(answer.records[:3])}: it replaces 'no such domain' with an address",
             )
         elif answer.status == NODATA:
             self._lie(
                 HIJACK,
-                f"the DNS resolver ({self.resolver.description}) says {self.probe_name()}, a "
+                f"the resolver ({self.resolver.description}) says {self.probe_name()}, a "
                 "name that cannot exist, exists: it does not report missing names",
             )
 
@@ -119,7 +119,7 @@ class Trust:
         ptrs = f"all {self.ptr_asked} PTR look-ups" if self.ptr_asked else "no PTR look-up"
         self._lie(
             EVERYTHING_NX,
-            f"the DNS resolver ({r.description}) answered NXDOMAIN to everything: "
+            f"the resolver ({r.description}) answered NXDOMAIN to everything: "
             f"{len(names)} From domains for MX, A and AAAA, {ptrs}, and not one name existed",
         )
 
