@@ -29,7 +29,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from fixtures.zone import DnsRecords
+from fixtures.zone import DnsRecords, split_txt
 
 Zone = dict[tuple[str, str], list[str]]
 MODES = ("honest", "refuse", "servfail", "silent", "slow", "drop", "loop", "hijack", "nxdomain")
@@ -62,7 +62,8 @@ def zone_from_records(records: DnsRecords) -> Zone:
     for domain, host, pref in records.mx:
         add(domain, "MX", f"{pref} {host}.")
     for name, text in records.txt:
-        add(name, "TXT", '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        quoted = (c.replace("\\", "\\\\").replace('"', '\\"') for c in split_txt(text))
+        add(name, "TXT", " ".join(f'"{c}"' for c in quoted))  # <= 255 bytes per string
     for zone_name, ip, answer in records.dnsbl:
         addr = ipaddress.ip_address(ip)
         if addr.version == 4:
