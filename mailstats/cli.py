@@ -475,9 +475,15 @@ def _list_modules() -> int:
     reg = available_modules()
     for m in reg.modules:
         flag = " (opt-in)" if m.opt_in else ""
+        if m.name in reg.plugins:
+            flag = " (plug-in, available: runs when named in settings)"
         print(f"{m.name:<14} v{m.version}{flag}  {m.description}")
         for c in m.checks:
             print(f"    {m.name}.{c}")
+        for st in m.settings:
+            print(f"    setting {st.flat_key(m.name)} ([modules.{m.name}] {st.name}): {st.help}")
+    if reg.plugins:
+        print("\nplug-ins: " + ", ".join(f"{n} from {o}" for n, o in reg.plugins.items()))
     for p in reg.problems:
         _err(p)
     return EXIT_OK

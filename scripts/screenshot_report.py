@@ -148,6 +148,7 @@ def make_results_dir(path: Path, seed: int = 7) -> Path:
         "checks": checks,
         "extras": extras,
         "network_checks": NETWORK,
+        "plots": {"hour_of_day": "datetime.hour"},
         "accounts": manifest_accounts,
         "outputs": ["summary.csv", "messages.csv", "manifest.json"],
     }

@@ -160,7 +160,7 @@ def test_module_errors_are_counted_not_fatal(tmp_path: Path) -> None:
     from mailstats.modules import available_modules
 
     reg = available_modules()
-    reg.modules.append(Exploding())
+    reg.modules.append(Exploding)
     engine, result = run(cfg, reg)
     fr = result.accounts[0].folders[0]
     assert fr.total == 6
@@ -257,7 +257,7 @@ def test_dead_worker_falls_back_to_this_process(tmp_path: Path, monkeypatch, cap
     cfg.settings.modules = ["received", "crashy"]
     cfg.settings.extra.update({"worker_min": 1, "analysis_workers": 1})
     reg = available_modules()
-    reg.modules.append(CrashInWorker())
+    reg.modules.append(CrashInWorker)
     engine, result = run(cfg, reg)
     fr = result.accounts[0].folders[0]
     assert result.ok and fr.total == fr.evaluated == 1200

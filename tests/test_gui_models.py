@@ -136,7 +136,8 @@ def test_hour_distribution_counts_only_valid_hours() -> None:
         def __init__(self, role: str, hours: list) -> None:
             self.role, self.columns = role, {"datetime.hour": hours}
 
-    hist = hour_distribution([T("ham", [9, 9, 23, None, True, 24]), T("spam", [3]), T("ham", [0])])
+    tables = [T("ham", [9, 9, 23, None, True, 24]), T("spam", [3]), T("ham", [0])]
+    hist = hour_distribution(tables, "datetime.hour")
     assert hist["ham"][9] == 2 and hist["ham"][23] == 1 and hist["ham"][0] == 1
     assert sum(hist["ham"]) == 4  # None, a bool and 24 are not hours
     assert hist["spam"][3] == 1 and sum(hist["spam"]) == 1

@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from test_gui import close_window, isolated, maildir, make_window  # noqa: E402, F401
 
 from mailstats.accounts.config import _SETTINGS_KEYS, load_config  # noqa: E402
+from mailstats.modules import available_modules  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -65,7 +66,7 @@ def touch_every_control(qtbot: Any, win: Any) -> None:
         )
         item.setCheckState(flipped)
         item.setCheckState(before)
-    for field in (page.dns, page.zones):
+    for field in (page.dns, *(edit for _st, edit in page.fields.values())):
         field.setFocus()
         qtbot.keyClick(field, Qt.Key.Key_End)
         field.editingFinished.emit()
@@ -73,7 +74,8 @@ def touch_every_control(qtbot: Any, win: Any) -> None:
 
 def test_that_every_setting_is_covered() -> None:
     """A new accepted setting must be added to EVERY_SETTING (else it is not round-tripped)."""
-    assert set(EVERY_SETTING) == set(_SETTINGS_KEYS)
+    declared = available_modules(plugins=False).settings_of()
+    assert set(EVERY_SETTING) == set(_SETTINGS_KEYS) | set(declared)
 
 
 def test_import_touch_export_keeps_every_setting(
@@ -87,7 +89,8 @@ def test_import_touch_export_keeps_every_setting(
     win.accounts.import_accounts(str(src))
     page = win.modules
     assert page.dns.text() == "127.0.0.1:5353, 127.0.0.2"
-    assert page.zones.text() == "zen.example.org, bl.example.net"
+    assert page.fields["dnsbl_zones"][1].text() == "zen.example.org, bl.example.net"
+    assert page.fields["reachability_port"][1].text() == "2525"
     assert set(page.selected()) == {"received", "dnsbl", "datetime"}
     touch_every_control(qtbot, win)
     out = isolated / "out.toml"
@@ -112,8 +115,9 @@ def test_editing_a_field_changes_only_its_key(
     win.accounts.import_accounts(str(src))
     win.go("Modules")
     page = win.modules
-    page.zones.setText("only.example.org")
-    page.zones.editingFinished.emit()
+    zones = page.fields["dnsbl_zones"][1]
+    zones.setText("only.example.org")
+    zones.editingFinished.emit()
     page.set_checked("dnsbl", False)
     saved = load_config(isolated / "config" / "accounts.toml").settings.as_dict()
     want = load_config(src).settings.as_dict()

@@ -58,6 +58,7 @@ def make_results(
         "extras": extras,
         "network_checks": network or [],
         "accounts": accounts or [],
+        "plots": {"hour_of_day": "datetime.hour"} if "datetime.hour" in extras else {},
     }
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
@@ -129,7 +130,7 @@ def test_out_path_and_degraded_report(tmp_path: Path) -> None:
     assert out == tmp_path / "elsewhere.html"
     html = out.read_text()
     assert "too few for the per-mailbox scatter plots" in html
-    assert "No datetime.hour column" in html
+    assert "No hour-of-day column" in html
     assert "No network checks" in html
     assert "Fewer than two checks" in html
     assert "not enough data" in html

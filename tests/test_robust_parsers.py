@@ -564,7 +564,7 @@ class RandomProbe:
 
 
 _SPLITTER = DomainSplitter()
-MODULES = available_modules().modules
+MODULES = [cls() for cls in available_modules().modules]
 assert {m.name for m in MODULES} >= {"received", "dnsbl", "dkim", "spf", "auth", "reachability"}
 
 

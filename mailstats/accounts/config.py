@@ -19,13 +19,13 @@ ROLES = ("ham", "spam", "sent")
 LABELS = ("hand", "provider")
 KEYRING_SERVICE = "mailstats"
 
+#: The core's own [settings] keys. Modules declare theirs (`Module.settings`); any other key
+#: is a mistake in the file (a misspelled key would otherwise be ignored without a word).
 _SETTINGS_KEYS = {
     "dns_servers": list,
     "dnsbl_zones": list,
     "modules": list,
     "cache": str,
-    "authserv_ids": list,
-    "reachability_port": int,
     "dns_timeout": (int, float),
     "dns_deadline": (int, float),
     "batch_size": int,
@@ -157,7 +157,27 @@ class Settings:
     dnsbl_zones: list[str] | None = None
     modules: list[str] | None = None
     cache: str = ""
+    #: every other key, the modules' flat keys included (`reachability_port`, ...)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: modules that have a `[modules.NAME]` table: a plug-in runs only when named
+    module_tables: list[str] = field(default_factory=list)
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """A setting by its flat key, whichever field holds it."""
+        return self.as_dict().get(key, default)
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Set (or with None, clear) a setting by its flat key."""
+        if key == "dns_servers":
+            self.dns_servers = list(value or [])
+        elif key in ("dnsbl_zones", "modules"):
+            setattr(self, key, None if value is None else list(value))
+        elif key == "cache":
+            self.cache = value or ""
+        elif value is None:
+            self.extra.pop(key, None)
+        else:
+            self.extra[key] = value
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.extra)
@@ -200,27 +220,43 @@ def _check_type(where: str, key: str, value: Any, expected: Any) -> None:
 
 
 def parse_config(
-    data: dict[str, Any], source: str = "accounts file", *, require_roles: bool = True
+    data: dict[str, Any],
+    source: str = "accounts file",
+    *,
+    require_roles: bool = True,
+    registry: Any = None,
 ) -> Config:
     """require_roles=False: accept accounts with no folder mapped yet (the desktop app saves
-    that state between adding an account and mapping its folders)."""
+    that state between adding an account and mapping its folders). `registry` declares the
+    modules' settings (default: every module installed)."""
     cfg = Config()
     raw_settings = data.get("settings", {})
     if not isinstance(raw_settings, dict):
         raise ConfigError(f"{source}: [settings] must be a table")
+    if registry is None:
+        from mailstats.modules import available_modules
+
+        registry = available_modules()
+    declared = registry.settings_of()
     extra = {}
     for key, value in raw_settings.items():
         if key in _SETTINGS_KEYS:
             _check_type(f"{source} [settings]", key, value, _SETTINGS_KEYS[key])
-        if key in _POSITIVE_SETTINGS and not value > 0:
-            raise ConfigError(f"{source} [settings]: '{key}' must be more than 0 seconds")
+            if key in _POSITIVE_SETTINGS and not value > 0:
+                raise ConfigError(f"{source} [settings]: '{key}' must be more than 0 seconds")
+        elif key in declared:
+            _check_setting(f"{source} [settings]", key, value, declared[key][1])
+        else:
+            raise ConfigError(f"{source} [settings]: unknown key '{key}'")
         extra[key] = value
+    tables = _module_tables(data.get("modules", {}), source, registry, extra)
     cfg.settings = Settings(
         dns_servers=list(extra.pop("dns_servers", [])),
         dnsbl_zones=extra.pop("dnsbl_zones", None),
         modules=extra.pop("modules", None),
         cache=os.path.expanduser(extra.pop("cache", "")),
         extra=extra,
+        module_tables=tables,
     )
     for spec in cfg.settings.dns_servers:
         _check_server(f"{source} [settings]", spec)
@@ -230,10 +266,43 @@ def parse_config(
     seen: set[str] = set()
     for i, raw in enumerate(raw_accounts, 1):
         cfg.accounts.append(_parse_account(raw, f"{source}, account #{i}", seen, require_roles))
-    unknown_top = set(data) - {"settings", "accounts"}
+    unknown_top = set(data) - {"settings", "accounts", "modules"}
     if unknown_top:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown_top))}")
     return cfg
+
+
+def _check_setting(where: str, key: str, value: Any, setting: Any) -> None:
+    problem = setting.problem(value)
+    if problem:
+        raise ConfigError(f"{where}: '{key}' {problem}, not {value!r}")
+
+
+def _module_tables(raw: Any, source: str, registry: Any, extra: dict[str, Any]) -> list[str]:
+    """`[modules.NAME]` tables: each key a setting NAME declares, stored under its flat key
+    (so `[modules.dnsbl] zones` and `[settings] dnsbl_zones` are one setting)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [modules] must hold one table per module")
+    names = []
+    for name, table in raw.items():
+        where = f"{source} [modules.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: must be a table")
+        module = registry.by_name(name)
+        if module is None:
+            raise ConfigError(f"{where}: no module named '{name}' is installed")
+        own = {st.name: (st.flat_key(name), st) for st in module.settings}
+        for key, value in table.items():
+            if key not in own:
+                known = ", ".join(own) or "none"
+                raise ConfigError(f"{where}: unknown key '{key}' (this module's settings: {known})")
+            flat, setting = own[key]
+            _check_setting(where, key, value, setting)
+            if flat in extra and extra[flat] != value:
+                raise ConfigError(f"{where}: '{key}' is also set as [settings] {flat}")
+            extra[flat] = value
+        names.append(name)
+    return names
 
 
 def _check_server(where: str, spec: str) -> None:
@@ -299,7 +368,7 @@ AUTH = ("password", "oauth2")
 def _apply_provider(
     acct: Account, raw: dict[str, Any], where: str, default_folders: bool = True
 ) -> None:
-    """Issue 7: a known provider pre-fills server, sign-in and folders; relays are merged."""
+    """A known provider pre-fills server, sign-in and folders; relays are merged."""
     from mailstats.accounts.providers import PROVIDERS, merge_relays, profile_for
     from mailstats.mail.receivers import OFF, RECEIVERS
 
@@ -399,6 +468,9 @@ def dump_config(cfg: Config) -> str:
     lines = ["[settings]"]
     for key, value in cfg.settings.as_dict().items():
         lines.append(f"{key} = {_toml_value(value)}")
+    for name in cfg.settings.module_tables:
+        # the table names the module (a plug-in runs only when named); values stay flat above
+        lines.extend(["", f"[modules.{name}]"])
     for acct in cfg.accounts:
         lines.append("")
         lines.append("[[accounts]]")

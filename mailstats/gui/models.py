@@ -212,11 +212,11 @@ class ResultsModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
 
-def hour_distribution(tables: Iterable[Any]) -> dict[str, list[int]]:
-    """role -> messages per sender-local hour 0..23 (from the `datetime.hour` column)."""
+def hour_distribution(tables: Iterable[Any], column: str) -> dict[str, list[int]]:
+    """role -> messages per sender-local hour 0..23, from the hour-of-day extra `column`."""
     out: dict[str, list[int]] = {}
     for t in tables:
-        col = t.columns.get("datetime.hour")
+        col = t.columns.get(column)
         if col is None:
             continue
         hist = out.setdefault(t.role, [0] * 24)

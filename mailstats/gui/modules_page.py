@@ -1,8 +1,9 @@
-"""Modules screen: which header modules run, and the DNS settings the network checks use.
+"""Modules screen: which header modules run, the DNS servers, and each module's settings.
 
 The list is whatever the registry returns (built-ins present in this build plus plug-ins),
-so a new module shows up without touching the GUI. Opt-in modules contact third parties
-(e.g. probing the sender's mail server) and are never checked unless the user asks.
+and the settings form is built from what each module declares (`Module.settings`), so a new
+module and its settings show up without touching the GUI. Opt-in modules contact third
+parties (e.g. probing the sender's mail server) and plug-ins run only when ticked.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ModulesPage(QWidget):
             tags = []
             if m.opt_in:
                 tags.append("opt-in")
+            if m.name in registry.plugins:
+                tags.append("plug-in")
             if getattr(m, "evidence", "") == "now":
                 tags.append("asks now")
             suffix = f"  [{', '.join(tags)}]" if tags else ""
@@ -66,12 +69,19 @@ class ModulesPage(QWidget):
         form = QFormLayout()
         self.dns = QLineEdit()
         self.dns.setPlaceholderText("empty: the system resolver; e.g. 127.0.0.1:5353")
-        self.zones = QLineEdit()
-        self.zones.setPlaceholderText("empty: the default blocklists")
         self.dns.editingFinished.connect(self._dns_edited)
-        self.zones.editingFinished.connect(self._zones_edited)
         form.addRow("DNS servers:", self.dns)
-        form.addRow("DNSBL zones:", self.zones)
+        #: flat settings key -> (the module's declaration, its field)
+        self.fields: dict[str, tuple[Any, QLineEdit]] = {}
+        for m in registry.modules:
+            for st in m.settings:
+                key = st.flat_key(m.name)
+                edit = QLineEdit()
+                edit.setPlaceholderText(f"empty: {setting_text(st.default) or 'not set'}")
+                edit.setToolTip(st.help)
+                edit.editingFinished.connect(lambda key=key: self._setting_edited(key))
+                form.addRow(f"{m.name} {st.name.replace('_', ' ')}:", edit)
+                self.fields[key] = (st, edit)
         layout.addLayout(form)
         self.load()
 
@@ -84,12 +94,14 @@ class ModulesPage(QWidget):
         settings = self.store.config.settings
         chosen = settings.modules
         self.list.blockSignals(True)
+        defaults = self.registry.defaults()
         for m in self.registry.modules:
-            on = (m.name in chosen) if chosen is not None else not m.opt_in
+            on = (m.name in chosen) if chosen is not None else m.name in defaults
             self.set_checked(m.name, on)
         self.list.blockSignals(False)
         self.dns.setText(", ".join(settings.dns_servers))
-        self.zones.setText(", ".join(settings.dnsbl_zones or []))
+        for key, (_st, edit) in self.fields.items():
+            edit.setText(setting_text(settings.value(key)))
 
     def selected(self) -> list[str]:
         out = []
@@ -109,8 +121,7 @@ class ModulesPage(QWidget):
     def _modules_changed(self) -> None:
         settings = self.store.config.settings
         chosen = self.selected()
-        default = [m.name for m in self.registry.modules if not m.opt_in]
-        settings.modules = None if chosen == default else chosen
+        settings.modules = None if chosen == self.registry.defaults() else chosen
         self._save()
 
     def _dns_edited(self) -> None:
@@ -120,11 +131,16 @@ class ModulesPage(QWidget):
             settings.dns_servers = servers
             self._save()
 
-    def _zones_edited(self) -> None:
+    def _setting_edited(self, key: str) -> None:
         settings = self.store.config.settings
-        zones = _split(self.zones.text())
-        if zones != (settings.dnsbl_zones or []):
-            settings.dnsbl_zones = zones or None
+        st, edit = self.fields[key]
+        try:
+            value = setting_value(st, edit.text())
+        except ValueError as exc:
+            self.message.emit(f"{key}: {exc}; not saved")
+            return
+        if value != settings.value(key):
+            settings.set_value(key, value)
             self._save()
 
     def _save(self) -> None:
@@ -134,3 +150,32 @@ class ModulesPage(QWidget):
 
 def _split(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as the text its field shows."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def setting_value(setting: Any, text: str) -> Any:
+    """The field's text as the declared type (None when empty); ValueError when it is not."""
+    text = text.strip()
+    if not text:
+        return None
+    if setting.type is list:
+        return _split(text)
+    if setting.type is bool:
+        if text.lower() not in ("yes", "no", "true", "false"):
+            raise ValueError("say yes or no")
+        return text.lower() in ("yes", "true")
+    value = setting.type(text)
+    problem = setting.problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value

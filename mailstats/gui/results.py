@@ -317,7 +317,9 @@ class ResultsPage(QWidget):
 
     def _fill_hours(self, hours: dict[str, list[int]]) -> None:
         if not hours:
-            self.hours_chart.set_series([], "No hour-of-day data (the datetime module did not run)")
+            self.hours_chart.set_series(
+                [], "No hour-of-day data (no module that reads the sender's hour ran)"
+            )
             return
         series = []
         for role in ("ham", "spam", "sent"):

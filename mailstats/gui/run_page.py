@@ -38,6 +38,7 @@ from mailstats.gui.models import hour_distribution
 from mailstats.gui.progress import ProgressTracker, fmt_duration, left_text
 from mailstats.gui.signin import SignIn, has_device_flow
 from mailstats.gui.store import Store
+from mailstats.modules import HOUR_OF_DAY
 
 PHASE_WORDS = {"sync": "Fetching headers", "analyse": "Analysing", "connect": "Connecting"}
 #: p.message of a "finished" event, in words for the log
@@ -458,10 +459,11 @@ class RunPage(QWidget):
 
 
 def _hours(results: Any, result: Any) -> dict[str, list[int]]:
-    if not any(m.name == "datetime" for m in result.modules):
+    column = result.plot_column(HOUR_OF_DAY)
+    if column is None:
         return {}
     tables = (results.table_for(fr) for a in result.accounts for fr in a.folders)
-    return hour_distribution(tables)
+    return hour_distribution(tables, column)
 
 
 def folder_sizes(engine: Any, accounts: list[Any]) -> dict[tuple[str, str], int]:

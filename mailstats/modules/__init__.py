@@ -11,8 +11,10 @@ Result dict returned by `evaluate`:
 - optionally "_why" -> {check: short human explanation}, shown in the GUI's message view.
 Keys are short names; the engine prefixes them with the module name ("received.from_match").
 
-Third-party modules register a `Module` subclass (or instance) under the entry-point group
-`mailstats.modules`; see docs/modules.md.
+The registry holds module *classes*; every run makes fresh instances, so whatever an
+instance learns (in `prepare`, or while evaluating) lasts one run and never leaks into the
+next. Third-party modules register a `Module` subclass under the entry-point group
+`mailstats.modules` and import everything from `mailstats.plugin`; see docs/modules.md.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +41,13 @@ ENTRY_POINT_GROUP = "mailstats.modules"
 #: MIME tree (BODYSTRUCTURE); "body" the first 2 KiB of text; "raw" the whole message, capped,
 #: fetched only for messages the module `wants` it for (DKIM needs the body to verify).
 HEADER, STRUCTURE, BODY, RAW = "header", "structure", "body", "raw"
+#: A service a module may need: the TCP prober (services/probe.py), made only when one does.
+PROBE = "probe"
+#: What a module's extra can stand for, for the GUI and the report to plot it (`Module.plots`).
+HOUR_OF_DAY = "hour_of_day"
+
+#: Module, check and extra names: they become CSV column names and GUI keys.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 Value = bool | int | float | str | None
 
@@ -62,15 +72,62 @@ BUILTIN = (
 )
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting a module declares: validated when the accounts file is read, shown on the
+    GUI's Modules page, and handed to the module in `services.settings[key]`.
+
+    `type` is str, int, float, bool or list (a list of strings). In the accounts file it is
+    `[modules.NAME] name = ...`, or the flat `[settings] key = ...` (key defaults to
+    `NAME_name`, e.g. `reachability_port`).
+    """
+
+    name: str
+    type: type
+    default: Any = None
+    help: str = ""
+    key: str = ""
+
+    def flat_key(self, module: str) -> str:
+        return self.key or f"{module}_{self.name}"
+
+    def problem(self, value: Any) -> str:
+        """Why `value` does not fit, in words for the file's author ("" when it does)."""
+        want = self.type
+        if want is bool:
+            ok = isinstance(value, bool)
+        elif want is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif want is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif want is list:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, want)
+        if ok:
+            return ""
+        words = {bool: "true or false", int: "a whole number", float: "a number"}
+        return f"must be {words.get(want, 'a list of strings' if want is list else 'text')}"
+
+
 class Module:
-    """Base class for header modules; subclasses set the class attributes and `evaluate`."""
+    """Base class for header modules; subclasses set the class attributes and `evaluate`.
+
+    The class attributes are the declaration; an instance lives for one run (the engine makes
+    it when the run starts), so state it keeps is that run's state.
+    """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
+    #: Fetch items (HEADER, STRUCTURE, BODY, RAW) and services (PROBE) the module needs.
     needs: ClassVar[frozenset[str]] = frozenset({HEADER})
     checks: ClassVar[tuple[str, ...]] = ()
     extras: ClassVar[tuple[str, ...]] = ()
+    #: Settings the module reads (`Setting`), shown and validated by the app.
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    #: Extras with a meaning the GUI and the report plot, e.g. {HOUR_OF_DAY: "hour"}.
+    plots: ClassVar[Mapping[str, str]] = {}
     #: Opt-in modules run only when named in settings.modules (they contact third parties).
     opt_in: ClassVar[bool] = False
     #: Results depend on the sent-folder index (friends, replies): rerun when it changes.
@@ -125,26 +182,96 @@ class Module:
         return {}
 
 
+def check_result(module: Module, values: Any) -> tuple[dict[str, Any], str, list[str]]:
+    """(values to store, error, unknown keys) for what `evaluate` returned.
+
+    A check that is not True/False/None, or an extra that is not a scalar, would show as a
+    strange cell in messages.csv and count as "not matched" in summary.csv: the message
+    counts as the module's error instead, and the error names the key and the value.
+    """
+    if not isinstance(values, dict):
+        return {}, f"returned {type(values).__name__}, not a dict", []
+    error = ""
+    for c in module.checks:
+        v = values.get(c)
+        if v is not None and v is not True and v is not False:
+            error = f"check {c!r} is {v!r} ({type(v).__name__}); it must be True, False or None"
+            break
+    if not error:
+        for e in module.extras:
+            v = values.get(e)
+            if v is not None and not isinstance(v, bool | int | float | str):
+                error = f"extra {e!r} is a {type(v).__name__}; it must be a number or text"
+                break
+    if not error and not isinstance(values.get("_why", {}), dict):
+        error = "'_why' must be a dict of check -> explanation"
+    known = {*module.checks, *module.extras, "_why", "_error"}
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        values = {k: v for k, v in values.items() if k in known}
+    return values, error, unknown
+
+
+def declaration_problems(cls: Any) -> list[str]:
+    """What is wrong with a module class as a declaration (empty when it is usable)."""
+    if not isinstance(cls, type) or not issubclass(cls, Module):
+        return [f"{cls!r} is not a mailstats Module subclass"]
+    if cls.evaluate is Module.evaluate:
+        return [f"{cls.__name__} does not define evaluate()"]
+    problems = []
+    if not NAME_RE.match(cls.name or ""):
+        problems.append(f"module name {cls.name!r} is not lower-case letters, digits and _")
+    for kind, names in (("check", cls.checks), ("extra", cls.extras)):
+        for n in names:
+            if not isinstance(n, str) or not NAME_RE.match(n):
+                problems.append(f"{kind} name {n!r} is not lower-case letters, digits and _")
+    for st in cls.settings:
+        if not isinstance(st, Setting) or not NAME_RE.match(st.name):
+            problems.append(f"setting {st!r} is not a Setting with a lower-case name")
+    return problems
+
+
 @dataclass
 class Registry:
-    modules: list[Module] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # broken third-party modules
+    """The module classes this installation knows, built-ins first, in display order."""
 
-    def by_name(self, name: str) -> Module | None:
+    modules: list[type[Module]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # broken or clashing plug-ins
+    #: third-party module name -> where it came from ("entry point NAME = VALUE")
+    plugins: dict[str, str] = field(default_factory=dict)
+
+    def by_name(self, name: str) -> type[Module] | None:
         return next((m for m in self.modules if m.name == name), None)
 
+    def defaults(self) -> list[str]:
+        """What runs when settings.modules is not given: built-ins that need no opt-in."""
+        return [m.name for m in self.modules if not m.opt_in and m.name not in self.plugins]
 
-def _instantiate(obj: Any) -> Module:
-    module = obj() if isinstance(obj, type) else obj
-    if not isinstance(module, Module) and not hasattr(module, "evaluate"):
-        raise TypeError(f"{obj!r} is not a mailstats module")
-    if not getattr(module, "name", ""):
-        raise TypeError(f"{obj!r} has no name")
-    return module
+    def add_plugin(self, obj: Any, origin: str) -> bool:
+        """Add a third-party module class (an instance stands for its class); False, with
+        the reason in `problems`, when it is broken or its name is taken."""
+        cls = obj if isinstance(obj, type) else type(obj)
+        problems = declaration_problems(cls)
+        if problems:
+            self.problems.append(f"module plug-in {origin} is skipped: {'; '.join(problems)}")
+            return False
+        if self.by_name(cls.name) is not None:
+            self.problems.append(
+                f"module plug-in {origin} is skipped: the name {cls.name!r} is taken"
+            )
+            return False
+        self.modules.append(cls)
+        self.plugins[cls.name] = origin
+        return True
+
+    def settings_of(self) -> dict[str, tuple[str, Setting]]:
+        """Flat settings key -> (module name, declaration), for every module known."""
+        return {st.flat_key(m.name): (m.name, st) for m in self.modules for st in m.settings}
 
 
-def available_modules() -> Registry:
-    """Every built-in module plus every third-party one found by entry point."""
+def available_modules(plugins: bool = True) -> Registry:
+    """Every built-in module, plus (unless `plugins` is False) every third-party one found by
+    entry point; a broken or clashing plug-in is skipped and named in `problems`."""
     reg = Registry()
     for short in BUILTIN:
         try:
@@ -153,26 +280,29 @@ def available_modules() -> Registry:
             if exc.name == f"mailstats.modules.{short}":
                 continue  # not shipped in this build
             raise
-        reg.modules.append(_instantiate(mod.MODULE))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            module = _instantiate(ep.load())
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not stop a run
-            reg.problems.append(f"module plug-in {ep.name!r} ({ep.value}) failed to load: {exc}")
-            continue
-        if reg.by_name(module.name):
-            reg.problems.append(f"module plug-in {ep.name!r} reuses the name {module.name!r}")
-            continue
-        reg.modules.append(module)
+        reg.modules.append(mod.MODULE)
+    if plugins:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            origin = f"{ep.name!r} ({ep.value})"
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plug-in must not stop a run
+                reg.problems.append(f"module plug-in {origin} failed to load: {exc}")
+                continue
+            reg.add_plugin(obj, origin)
     return reg
 
 
-def select_modules(reg: Registry, names: list[str] | None) -> list[Module]:
-    """settings.modules, or by default every module that needs no opt-in."""
+def select_modules(
+    reg: Registry, names: list[str] | None, configured: Iterable[str] = ()
+) -> list[type[Module]]:
+    """settings.modules; by default every built-in that needs no opt-in, plus the modules
+    that have a `[modules.NAME]` table (`configured`). Plug-ins run only when named."""
     if names is None:
-        return [m for m in reg.modules if not m.opt_in]
-    unknown = [n for n in names if reg.by_name(n) is None]
+        wanted = {*reg.defaults(), *configured}
+        names = [m.name for m in reg.modules if m.name in wanted]
+    unknown = [n for n in [*names, *configured] if reg.by_name(n) is None]
     if unknown:
         known = ", ".join(m.name for m in reg.modules)
-        raise ValueError(f"unknown module(s) {', '.join(unknown)}; known: {known}")
+        raise ValueError(f"unknown module(s) {', '.join(dict.fromkeys(unknown))}; known: {known}")
     return [m for m in reg.modules if m.name in names]

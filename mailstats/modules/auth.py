@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, Module, Setting, Value
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
@@ -149,6 +149,15 @@ class AuthModule(Module):
     checks = ("dkim_pass", "spf_pass", "dmarc_pass")
     extras = ("authserv_id",)
     evidence = "at delivery"
+    settings = (
+        Setting(
+            "authserv_ids",
+            list,
+            None,
+            "trust only Authentication-Results from these authserv-ids (default: the topmost)",
+            key="authserv_ids",
+        ),
+    )
 
     def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
         configured = _configured_ids(services)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mailstats.mail.dates import parse_date
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, HOUR_OF_DAY, Module, Value
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
@@ -40,6 +40,7 @@ class DatetimeModule(Module):
     checks = ("date_missing", "date_malformed", "future_date", "large_skew")
     extras = ("hour", "weekday", "skew_s")
     evidence = "message"
+    plots = {HOUR_OF_DAY: "hour"}
 
     def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
         raw = msg.header("Date").strip()

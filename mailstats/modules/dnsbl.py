@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, Module, Setting, Value
 from mailstats.services.dns import NODATA, NXDOMAIN, OK, DnsAnswer
 
 if TYPE_CHECKING:
@@ -123,6 +123,11 @@ class Dnsbl(Module):
     extras: ClassVar[tuple[str, ...]] = ()
     evidence = "now"
     dns_columns = ("listed",)
+    settings = (
+        Setting(
+            "zones", list, list(DEFAULT_ZONES), "DNS blocklist zones to ask", key="dnsbl_zones"
+        ),
+    )
 
     def __init__(self) -> None:
         self.zones: list[str] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, PROBE, Module, Setting, Value
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
@@ -27,10 +27,11 @@ class Reachability(Module):
     name = "reachability"
     version = "1"
     description = "Opt-in: the origin IP accepts TCP on port 25 within 3 s (tested now)."
-    needs = frozenset({HEADER})
+    needs = frozenset({HEADER, PROBE})
     checks = ("origin_reachable",)
     opt_in = True
     evidence = "now"
+    settings = (Setting("port", int, DEFAULT_PORT, "TCP port to probe on the origin IP"),)
 
     def __init__(self) -> None:
         self._probe = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mailstats.mail.message import Message, parts_from_json
-from mailstats.modules import BODY, RAW, Module
+from mailstats.modules import BODY, PROBE, RAW, Module, check_result
 
 if TYPE_CHECKING:
     from mailstats.accounts.config import Account, Config
@@ -83,6 +83,8 @@ class Analyser:
         self.services = services
         self.in_worker = in_worker
         self.cache = cache  # only for storing the new headers of `store_rows` batches
+        self.problems: list[str] = []  # modules breaking the result contract, said once
+        self._warned: set[tuple[str, str]] = set()
 
     def evaluate(self, batch: Batch) -> BatchReport:
         report = BatchReport(pid=os.getpid())
@@ -105,23 +107,42 @@ class Analyser:
                     continue
                 t0 = clock()
                 try:
-                    values = m.evaluate(msg, self.services)
+                    values, error, unknown = check_result(m, m.evaluate(msg, self.services))
                 except Exception as exc:  # noqa: BLE001 - one message never stops a run
-                    report.errors[m.name] = report.errors.get(m.name, 0) + 1
                     log.debug("module %s failed on %s/%s: %r", m.name, batch.folder, msg.uid, exc)
-                    values = {"_error": f"{type(exc).__name__}: {exc}"[:200]}
+                    values, error, unknown = {}, f"{type(exc).__name__}: {exc}"[:200], []
+                else:
+                    if error:
+                        self._problem(
+                            (m.name, ""), f"module {m.name}: {error}: counted as its errors"
+                        )
                 cost = costs[m.name]
                 cost[0] += clock() - t0
                 cost[1] += 1
+                for key in unknown:
+                    self._problem(
+                        (m.name, key),
+                        f"module {m.name} returned {key!r}, which it does not declare: ignored",
+                    )
+                if error:
+                    report.errors[m.name] = report.errors.get(m.name, 0) + 1
+                    values = {"_error": error}
                 results[m.name][msg.uid] = values
         report.evaluated = len(msgs)
         report.results = results
         self.services.dns.flush()
+        report.warnings = list(self.problems)
         if self.in_worker:
             report.counters = {m.name: m.counters() for m in self.modules if m.counters()}
-            report.warnings = [w for m in self.modules for w in m.warnings()]
+            report.warnings += [w for m in self.modules for w in m.warnings()]
             report.dns = self.services.dns.report()
         return report
+
+    def _problem(self, key: tuple[str, str], text: str) -> None:
+        """A contract problem, said once per module and key (the engine gathers them)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self.problems.append(text)
 
     @staticmethod
     def _messages(batch: Batch) -> list[Message]:
@@ -175,11 +196,12 @@ class Analyser:
             services.dns.prefetch(queries)
             # the batch's look-ups run concurrently for every module: their wait is shared
             costs.setdefault(DNS_WAIT, [0, 0, 0])[0] += clock() - t0
-        if services.probe is not None and "reachability" in todo:
+        probing = [m.name for m in mods if PROBE in m.needs]
+        if services.probe is not None and probing:
             ips = [
                 msg.origin_ip(services.identity)
                 for msg in msgs
-                if msg.uid in todo["reachability"] and msg.origin(services.identity)
+                if any(msg.uid in todo[n] for n in probing) and msg.origin(services.identity)
             ]
             if ips:
                 services.probe.prefetch(ips)
@@ -221,7 +243,7 @@ def _worker_init(
     from mailstats.run.cache import Cache
     from mailstats.run.engine import Engine
 
-    registry = Registry([cls() for cls in classes])
+    registry = Registry(list(classes))
     config.settings.modules = [m.name for m in registry.modules]
     engine = Engine(config, cache=Cache(cache_path), registry=registry)
     engine.resolver.adopt(dns_state or {})  # the same run: its id, what it knows of the resolver

@@ -24,7 +24,15 @@ from typing import Any
 
 from mailstats.accounts.config import Account, Config, resolve_password
 from mailstats.mail.message import MAX_HEADER_BYTES, Message, parts_from_json, parts_to_json
-from mailstats.modules import BODY, RAW, Module, Registry, available_modules, select_modules
+from mailstats.modules import (
+    BODY,
+    PROBE,
+    RAW,
+    Module,
+    Registry,
+    available_modules,
+    select_modules,
+)
 from mailstats.run.analysis import (
     Analyser,
     Batch,
@@ -116,7 +124,13 @@ class Engine:
         self.config = config
         self.cache = cache or Cache(config.settings.cache or None)
         self.registry = registry or available_modules()
-        self.modules = select_modules(self.registry, config.settings.modules)
+        # Fresh instances: what a module learns during a run stays in this run.
+        self.modules: list[Module] = [
+            cls()
+            for cls in select_modules(
+                self.registry, config.settings.modules, config.settings.module_tables
+            )
+        ]
         self.core = CoreFields()
         self.domains = DomainSplitter()
         settings = config.settings
@@ -149,6 +163,13 @@ class Engine:
         #: Worker processes that evaluate big folders while this one fetches (0 = none).
         #: Two by default: measured best on 2 cores (docs/benchmarks.md).
         self.workers = int(config.settings.extra.get("analysis_workers", 2))
+        #: what modules read: the accounts file's settings over the modules' declared defaults
+        self._settings = {
+            st.flat_key(m.name): st.default
+            for m in self.modules
+            for st in m.settings
+            if st.default is not None
+        } | config.settings.as_dict()
 
     # -- public -----------------------------------------------------------------------
     def run(
@@ -210,7 +231,7 @@ class Engine:
             domains=self.domains,
             identity=identity_for(account, self._own_mx(account)),
             sent_index=sent_index,
-            settings=self.config.settings.as_dict(),
+            settings=self._settings,
             probe=self._prober(),
         )
 
@@ -227,7 +248,7 @@ class Engine:
 
     def _prober(self) -> Any:
         """One TCP prober per run (each IP probed once), only when the opt-in module runs."""
-        if self._probe is None and any(m.name == "reachability" for m in self.modules):
+        if self._probe is None and any(PROBE in m.needs for m in self.modules):
             from mailstats.services.probe import TcpProber
 
             port = int(self.config.settings.extra.get("reachability_port", 25))

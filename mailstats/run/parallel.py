@@ -36,6 +36,7 @@ class ModuleSnapshot:
     evidence: str
     opt_in: bool = False
     description: str = ""
+    plots: dict[str, str] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
     _warnings: list[str] = field(default_factory=list)
 
@@ -56,6 +57,7 @@ def snapshot_modules(result: RunResult) -> list[ModuleSnapshot]:
             m.evidence,
             m.opt_in,
             m.description,
+            dict(m.plots),
             result.module_counters.get(m.name, {}),
             [],
         )
@@ -104,7 +106,9 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
         from mailstats.modules import available_modules, select_modules
 
         modules = [
-            ModuleSnapshot(m.name, m.version, tuple(m.checks), tuple(m.extras), m.evidence)
+            ModuleSnapshot(
+                m.name, m.version, tuple(m.checks), tuple(m.extras), m.evidence, plots=m.plots
+            )
             for m in select_modules(available_modules(), config.settings.modules)
         ]
     return RunResult(

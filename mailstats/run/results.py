@@ -107,6 +107,18 @@ class RunResult:
     def ok(self) -> bool:
         return all(a.status == "ok" for a in self.accounts)
 
+    @property
+    def plots(self) -> dict[str, str]:
+        """What the modules' extras stand for (Module.plots) -> the column, first one wins."""
+        out: dict[str, str] = {}
+        for m in self.modules:
+            for kind, extra in (getattr(m, "plots", None) or {}).items():
+                out.setdefault(kind, f"{m.name}.{extra}")
+        return out
+
+    def plot_column(self, kind: str) -> str | None:
+        return self.plots.get(kind)
+
 
 def unavailable_text(folders: list[FolderResult]) -> str:
     """The error of a `partial` account: which folders lack how many of their messages."""

@@ -271,6 +271,16 @@ _WINDOW = 8 * 1024 * 1024
 _MAX_FROM_LINE = 64 * 1024
 
 
+def body_text(raw: bytes, parts: list[MimePart], by_section: dict[str, Any]) -> bytes:
+    """The first text/plain and text/html slices of a raw message, decoded, as UTF-8."""
+    texts = []
+    for part in text_sections(parts):
+        leaf = by_section.get(part.section)
+        data = raw[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)] if leaf else b""
+        texts.append(decode_slice(data, part.encoding, part.charset))
+    return "\n".join(texts).encode("utf-8", "replace")
+
+
 class LocalSource:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
@@ -423,7 +433,7 @@ class LocalSource:
                 out[uid] = (b"", False)
                 continue
             self.stats["bodies"] += 1
-            out[uid] = ("\n".join(texts).encode("utf-8", "replace"), False)
+            out[uid] = (body_text(raw, parts, by_section), False)
         return out
 
     def fetch_raw(self, uids: list[int]) -> dict[int, tuple[bytes, bool]]:

@@ -78,6 +78,7 @@ def manifest(result: RunResult, outputs: list[str]) -> dict[str, Any]:
         "warnings": result.warnings,
         "outputs": outputs,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "plots": result.plots,
     }
 
 

@@ -397,7 +397,7 @@ def build_report_html(
         _section_labels(manifest),
         _section_indicators(indicators),
         _section_scatter(mailboxes),
-        section_hours(table),
+        section_hours(table, manifest),
         section_age(table, manifest),
         section_overlap(table),
         section_model(model),

@@ -15,13 +15,14 @@ from mailstats.stats.combined import MessageTable, ModelResult
 from mailstats.stats.htmlkit import ROLE_COLOURS, fmt, html_table, img, no_data, plt_module, png_img
 
 
-def section_hours(table: MessageTable | None) -> str:
+def section_hours(table: MessageTable | None, manifest: Mapping[str, Any]) -> str:
     head = "<h2>Hour of day</h2>"
-    if table is None or "datetime.hour" not in table.extras:
+    column = (manifest.get("plots") or {}).get("hour_of_day", "")
+    if table is None or not column or column not in table.extras:
         return head + no_data(
-            "No datetime.hour column in messages.csv: the datetime module did not run."
+            "No hour-of-day column in messages.csv: no module that reads the sender's hour ran."
         )
-    hours = table.extra_numbers("datetime.hour")
+    hours = table.extra_numbers(column)
     roles = np.array(table.roles)
     plt = plt_module()
     fig, ax = plt.subplots(figsize=(9.5, 3.4))
