@@ -26,11 +26,11 @@ BLOCKED_ZONE = "blocked.bl.example"  # refuses everything, like Spamhaus via 8.8
 HIJACK = "hijack.bl.example"  # a resolver rewriting NXDOMAIN: everything "listed"
 DEAD = "dead.bl.example"  # nothing at all, not even the test point
 
-LISTED_IP = "198.51.100.7"
-CLEAN_IP = "203.0.113.9"
-REFUSED_IP = "198.51.100.8"
-SLOW_IP = "198.51.100.9"
-V6_IP = "2001:db8::5"
+LISTED_IP = "198.52.100.7"
+CLEAN_IP = "203.1.113.9"
+REFUSED_IP = "198.52.100.8"
+SLOW_IP = "198.52.100.9"
+V6_IP = "2a01:db8::5"
 
 
 def _records() -> DnsRecords:
@@ -70,10 +70,10 @@ def _prepared(server, zones):
 
 
 def test_query_names_reverse_octets_and_nibbles():
-    assert query_name("192.0.2.1", "zen.example") == "1.2.0.192.zen.example"
+    assert query_name("192.1.2.1", "zen.example") == "1.2.1.192.zen.example"
     assert query_name("127.0.0.2", "z.example") == "2.0.0.127.z.example"
-    expected = "5." + "0." * 23 + "8.b.d.0.1.0.0.2.z.example"
-    assert query_name("2001:db8::5", "z.example") == expected
+    expected = "5." + "0." * 23 + "8.b.d.0.1.0.a.2.z.example"
+    assert query_name("2a01:db8::5", "z.example") == expected
     assert query_name("not an ip", "z.example") is None
 
 
@@ -89,7 +89,7 @@ def test_query_names_reverse_octets_and_nibbles():
         (DnsAnswer("ok", ("127.255.255.254",)), BLOCKED),
         (DnsAnswer("ok", ("127.255.255.255",)), BLOCKED),
         (DnsAnswer("ok", ("127.0.0.1",)), ERROR),  # not a listing code
-        (DnsAnswer("ok", ("198.51.100.80",)), ERROR),  # an NXDOMAIN-rewriting advert server
+        (DnsAnswer("ok", ("198.52.100.80",)), ERROR),  # an NXDOMAIN-rewriting advert server
         (DnsAnswer("ok", ("127.255.255.251",)), ERROR),
         (DnsAnswer("timeout"), ERROR),
         (DnsAnswer("servfail"), ERROR),

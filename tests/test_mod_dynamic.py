@@ -33,15 +33,15 @@ GENERIC = [
     ("static.88.198.12.34.clients.your-server.de", "88.198.12.34"),
     ("ppp91-76-12-34.pppoe.mtu-net.ru", "91.76.12.34"),
     ("mobile-166-1-2-3.mycingular.net", "166.1.2.3"),
-    ("203.0.113.4", "203.0.113.4"),  # the PTR is the address itself
-    ("2001-db8--5.v6.example.net", "2001:db8::5"),  # IPv6, dashed
+    ("203.1.113.4", "203.1.113.4"),  # the PTR is the address itself
+    ("2a01-db8--5.v6.example.net", "2a01:db8::5"),  # IPv6, dashed
     ("cpc123456-brnt4-2-0-cust789.4-2.cable.virginm.net", "81.100.20.30"),  # words only
     ("user-12abc.cable.mindspring.com", "24.1.2.3"),
     ("abc12.dhcp.isp.example", "24.5.6.7"),
-    ("unassigned.psychz.net", "198.51.100.3"),
-    ("host.broadband.isp.example", "198.51.100.4"),
-    ("x1234.dialup.isp.example", "198.51.100.5"),
-    ("localhost", "198.51.100.6"),  # not a fully qualified name
+    ("unassigned.psychz.net", "198.52.100.3"),
+    ("host.broadband.isp.example", "198.52.100.4"),
+    ("x1234.dialup.isp.example", "198.52.100.5"),
+    ("localhost", "198.52.100.6"),  # not a fully qualified name
 ]
 
 # Names an operator chose for a mail (or other) server.
@@ -49,25 +49,25 @@ HAND_MADE = [
     ("mail-wm1-f54.google.com", "209.85.128.54"),
     ("mail-yw1-x1130.google.com", "2607:f8b0:4864:20::1130"),
     ("a23-251.smtp-out.amazonses.com", "54.240.23.251"),
-    ("mx.example.org", "203.0.113.1"),
+    ("mx.example.org", "203.1.113.1"),
     ("o1.ptr1234.sendgrid.net", "167.89.1.2"),
-    ("mail.dyn.com", "198.51.100.1"),  # "dyn" is the company, not a word in a host label
-    ("relay.cablevision.example", "198.51.100.2"),
+    ("mail.dyn.com", "198.52.100.1"),  # "dyn" is the company, not a word in a host label
+    ("relay.cablevision.example", "198.52.100.2"),
     ("mail-1-2-3-4.example.com", "1.2.3.4"),  # named a mail server despite the digits
     ("mx0a-001b2d01.pphosted.com", "148.163.1.2"),
     ("mail-am6eur05on2100.outbound.protection.outlook.com", "40.107.22.100"),
-    ("smtp1.example.de", "198.51.100.10"),
-    ("mta-12-34.example.net", "198.51.100.11"),
-    ("lists.example.org", "198.51.100.12"),
-    ("www.example.org", "198.51.100.13"),
-    ("server1.hostingprovider.example", "198.51.100.14"),
+    ("smtp1.example.de", "198.52.100.10"),
+    ("mta-12-34.example.net", "198.52.100.11"),
+    ("lists.example.org", "198.52.100.12"),
+    ("www.example.org", "198.52.100.13"),
+    ("server1.hostingprovider.example", "198.52.100.14"),
     ("vps123.ovh.net", "51.1.2.3"),
-    ("ns1.example.net", "198.51.100.15"),
+    ("ns1.example.net", "198.52.100.15"),
     ("mail180-5.suw21.mandrillapp.com", "198.2.180.5"),
     ("out-5.smtp.github.com", "192.30.252.205"),
-    ("mx.static.example.com", "198.51.100.16"),
-    ("mail.home.example", "198.51.100.17"),
-    ("smtp.cable.co.uk", "198.51.100.18"),
+    ("mx.static.example.com", "198.52.100.16"),
+    ("mail.home.example", "198.52.100.17"),
+    ("smtp.cable.co.uk", "198.52.100.18"),
 ]
 
 
@@ -94,19 +94,19 @@ def test_embedding_needs_three_octets():
 
 # -- end to end over a real PTR server -------------------------------------------------------
 PTRS = {
-    "198.51.100.20": "c-198-51-100-20.hsd1.ca.comcast.example",
-    "198.51.100.21": "mail.example.org",
-    "2001:db8::21": "mail6.example.org",
+    "198.52.100.20": "c-198-52-100-20.hsd1.ca.comcast.example",
+    "198.52.100.21": "mail.example.org",
+    "2a01:db8::21": "mail6.example.org",
 }
 
 
 def _records() -> DnsRecords:
     rec = DnsRecords()
     rec.ptrs += list(PTRS.items())
-    rec.ptrs.append(("198.51.100.24", "mail.example.org"))  # two PTRs: one hand-made
-    rec.ptrs.append(("198.51.100.24", "198-51-100-24.pool.example.net"))
-    rec.timeout.append("198.51.100.22")
-    rec.servfail.append("198.51.100.23")
+    rec.ptrs.append(("198.52.100.24", "mail.example.org"))  # two PTRs: one hand-made
+    rec.ptrs.append(("198.52.100.24", "198-52-100-24.pool.example.net"))
+    rec.timeout.append("198.52.100.22")
+    rec.servfail.append("198.52.100.23")
     return rec
 
 
@@ -127,14 +127,14 @@ def _eval(server, ip: str) -> dict:
 @pytest.mark.parametrize(
     ("ip", "expected"),
     [
-        ("198.51.100.20", True),  # generated PTR
-        ("198.51.100.21", False),  # hand-made PTR
-        ("2001:db8::21", False),
-        ("198.51.100.99", True),  # no PTR at all (NXDOMAIN)
-        ("2001:db8::99", True),
-        ("198.51.100.22", None),  # time-out
-        ("198.51.100.23", None),  # SERVFAIL
-        ("198.51.100.24", False),  # one of its PTRs is hand-made
+        ("198.52.100.20", True),  # generated PTR
+        ("198.52.100.21", False),  # hand-made PTR
+        ("2a01:db8::21", False),
+        ("198.52.100.99", True),  # no PTR at all (NXDOMAIN)
+        ("2a01:db8::99", True),
+        ("198.52.100.22", None),  # time-out
+        ("198.52.100.23", None),  # SERVFAIL
+        ("198.52.100.24", False),  # one of its PTRs is hand-made
         ("10.0.0.1", None),  # no public origin
     ],
 )
@@ -144,5 +144,5 @@ def test_end_to_end(server, ip, expected):
 
 
 def test_ptr_extra(server):
-    assert _eval(server, "198.51.100.21")["ptr"] == "mail.example.org"
-    assert _eval(server, "198.51.100.99")["ptr"] is None
+    assert _eval(server, "198.52.100.21")["ptr"] == "mail.example.org"
+    assert _eval(server, "198.52.100.99")["ptr"] is None

@@ -128,17 +128,17 @@ def _services(probe) -> Services:
 
 
 def test_module_uses_the_probe_service():
-    probe = RecordingProber({"198.51.100.7": True, "203.0.113.9": False})
+    probe = RecordingProber({"198.52.100.7": True, "203.1.113.9": False})
     svc = _services(probe)
     module = Reachability()
     module.prepare(svc)
     results = []
-    for ip in ("198.51.100.7", "203.0.113.9", "198.51.100.77"):
+    for ip in ("198.52.100.7", "203.1.113.9", "198.52.100.77"):
         m = message(received(ip))
         assert list(module.prefetch(m, svc)) == []
         results.append(module.evaluate(m, svc)["origin_reachable"])
     assert results == [True, False, None]
-    assert probe.wanted == ["198.51.100.7", "203.0.113.9", "198.51.100.77"]
+    assert probe.wanted == ["198.52.100.7", "203.1.113.9", "198.52.100.77"]
     assert module.counters() == {"connected": 1}
 
 
@@ -146,7 +146,7 @@ def test_module_without_probe_or_origin_reports_unknown():
     module = Reachability()
     svc = _services(None)
     module.prepare(svc)
-    res = module.evaluate(message(received("198.51.100.7")), svc)
+    res = module.evaluate(message(received("198.52.100.7")), svc)
     assert res["origin_reachable"] is None
     probe = RecordingProber({})
     svc = _services(probe)

@@ -9,13 +9,13 @@ from mod_network_support import DnsRecords, dnsmasq, message, received, services
 from mailstats.modules import spf as spf_module
 from mailstats.modules.spf import Spf, envelope_sender
 
-IP = "198.51.100.7"
+IP = "198.52.100.7"
 
 
 def _records() -> DnsRecords:
     rec = DnsRecords()
     rec.txt += [
-        ("example.com", "v=spf1 ip4:198.51.100.0/24 -all"),
+        ("example.com", "v=spf1 ip4:198.52.100.0/24 -all"),
         ("example.com", "google-site-verification=abc123"),  # unrelated TXT alongside
         ("soft.example", "v=spf1 ~all"),
         ("neutral.example", "v=spf1 ?all"),
@@ -23,22 +23,22 @@ def _records() -> DnsRecords:
         ("mx.example", "v=spf1 mx -all"),
         ("a.example", "v=spf1 a:host.a.example -all"),
         ("ptr.example", "v=spf1 ptr -all"),
-        ("v6.example", "v=spf1 ip6:2001:db8::/32 -all"),
+        ("v6.example", "v=spf1 ip6:2a01:db8::/32 -all"),
         ("perm.example", "v=spf1 foo:bar -all"),
         ("two.example", "v=spf1 -all"),
         ("two.example", "v=spf1 +all"),
-        ("helo.example", "v=spf1 ip4:198.51.100.0/24 -all"),
+        ("helo.example", "v=spf1 ip4:198.52.100.0/24 -all"),
         ("slowinc.example", "v=spf1 include:slow.example -all"),
         (
             "long.example",
-            "v=spf1 " + " ".join(f"ip4:192.0.2.{i}" for i in range(1, 30)) + f" ip4:{IP} -all",
+            "v=spf1 " + " ".join(f"ip4:192.1.2.{i}" for i in range(1, 30)) + f" ip4:{IP} -all",
         ),
     ]
     rec.hosts += [
-        ("nospf.example", "203.0.113.1"),
-        ("mail.mx.example", "203.0.113.5"),
-        ("host.a.example", "203.0.113.6"),
-        ("out.ptr.example", "203.0.113.7"),
+        ("nospf.example", "203.1.113.1"),
+        ("mail.mx.example", "203.1.113.5"),
+        ("host.a.example", "203.1.113.6"),
+        ("out.ptr.example", "203.1.113.7"),
     ]
     rec.mx.append(("mx.example", "mail.mx.example", 10))
     rec.timeout.append("slow.example")
@@ -67,21 +67,21 @@ def _eval(server, return_path: str | None, ip: str = IP, helo: str = "out.sender
     ("rp", "ip", "result"),
     [
         ("<bounce@example.com>", IP, "pass"),
-        ("<bounce@example.com>", "203.0.113.99", "fail"),
+        ("<bounce@example.com>", "203.1.113.99", "fail"),
         ("<x@soft.example>", IP, "softfail"),
         ("<x@neutral.example>", IP, "neutral"),
         ("<x@nospf.example>", IP, "none"),
         ("<x@nothere.example>", IP, "none"),  # NXDOMAIN: no record, decidably not pass
         ("<x@include.example>", IP, "pass"),
-        ("<x@mx.example>", "203.0.113.5", "pass"),  # MX answers parsed by the adapter
+        ("<x@mx.example>", "203.1.113.5", "pass"),  # MX answers parsed by the adapter
         ("<x@mx.example>", IP, "fail"),
-        ("<x@a.example>", "203.0.113.6", "pass"),
-        ("<x@ptr.example>", "203.0.113.7", "pass"),  # PTR + forward confirmation
-        ("<x@v6.example>", "2001:db8::5", "pass"),
+        ("<x@a.example>", "203.1.113.6", "pass"),
+        ("<x@ptr.example>", "203.1.113.7", "pass"),  # PTR + forward confirmation
+        ("<x@v6.example>", "2a01:db8::5", "pass"),
         ("<x@perm.example>", IP, "permerror"),
         ("<x@two.example>", IP, "permerror"),
         ("<x@long.example>", IP, "pass"),  # > 255 bytes: split strings joined
-        ("<x@long.example>", "192.0.2.200", "fail"),
+        ("<x@long.example>", "192.1.2.200", "fail"),
     ],
 )
 def test_results(server, rp, ip, result):
@@ -100,9 +100,9 @@ def test_null_sender_uses_helo_identity(server):
     res = _eval(server, "<>", helo="helo.example")
     assert res["result"] == "pass"
     assert "HELO helo.example" in res["_why"]["pass"]
-    res = _eval(server, "<>", ip="203.0.113.99", helo="helo.example")
+    res = _eval(server, "<>", ip="203.1.113.99", helo="helo.example")
     assert res["result"] == "fail"
-    res = _eval(server, "<>", helo="[198.51.100.7]")
+    res = _eval(server, "<>", helo="[198.52.100.7]")
     assert res["pass"] is None and res["result"] is None
 
 

@@ -80,13 +80,13 @@ Received: by 2002:a05:7208:3105:b0:7d:5b4e:2f9 with SMTP id y5csp1234567rbb;
 X-Received: by 2002:a17:902:e5c4:b0:1b8:9b1b:7d2a with SMTP id u4mr1234567plf.9.1688991154321;
         Mon, 10 Jul 2023 05:12:34 -0700 (PDT)
 Return-Path: <sender@example.com>
-Received: from mail.example.com (mail.example.com. [198.51.100.7])
+Received: from mail.example.com (mail.example.com. [198.52.100.7])
         by mx.google.com with ESMTPS id
  d9-20020a170902654900b001b8a1b2c3d4si1234567plk.321.2023.07.10.05.12.33
         for <dana.example@gmail.com>
         (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);
         Mon, 10 Jul 2023 05:12:34 -0700 (PDT)
-Received: from [192.168.1.20] (unknown [203.0.113.50])
+Received: from [192.168.1.20] (unknown [203.1.113.50])
         by mail.example.com (Postfix) with ESMTPSA id 4Qz1Y23abcz9sT
         for <dana.example@gmail.com>; Mon, 10 Jul 2023 14:12:31 +0200 (CEST)
 From: sender@example.com
@@ -147,7 +147,7 @@ Received: from mail.example.org
 Received: from localhost (localhost [127.0.0.1])
 \tby mail.example.org (Postfix) with ESMTP id 4Qz2Dx0yZ2z9sV
 \tfor <dana@example.org>; Mon, 10 Jul 2023 14:00:05 +0200 (CEST)
-Received: from mail.sender.example (mail.sender.example [203.0.113.9])
+Received: from mail.sender.example (mail.sender.example [203.1.113.9])
 \tby mail.example.org (Postfix) with ESMTPS id 4Qz2Dw5Hk9z9sT
 \tfor <dana@example.org>; Mon, 10 Jul 2023 14:00:03 +0200 (CEST)
 From: sender@sender.example
@@ -155,13 +155,13 @@ Subject: sample
 
 """
 EXIM_TWO_TIER = """\
-Received: from mx.example.org ([198.51.100.5])
+Received: from mx.example.org ([198.52.100.5])
 \tby store.example.org with esmtps (TLS1.3) tls TLS_AES_256_GCM_SHA384
 \t(Exim 4.96)
 \t(envelope-from <x@sender.example>)
 \tid 1qIpQe-0001ab-2x
 \tfor dana@example.org; Mon, 10 Jul 2023 13:00:05 +0100
-Received: from [203.0.113.77] (helo=sender.example)
+Received: from [203.1.113.77] (helo=sender.example)
 \tby mx.example.org with esmtp (Exim 4.96)
 \t(envelope-from <x@sender.example>)
 \tid 1qIpQd-0003cd-1y
@@ -175,13 +175,13 @@ SAMPLES = [
     # provider, the account's own relays, sample, origin with the profile, origin without
     ("microsoft", [], MICROSOFT, "91.227.208.145", "2603:10b6:208:391::9"),
     ("microsoft", [], MICROSOFT_CROSS_TENANT, "40.107.93.61", "2603:10b6:5:1d8::19"),
-    ("gmail", [], GMAIL, "198.51.100.7", "198.51.100.7"),
+    ("gmail", [], GMAIL, "198.52.100.7", "198.52.100.7"),
     ("gmail", [], GMAIL_FROM_GMAIL, "209.85.220.41", "209.85.220.41"),
     ("yahoo", [], YAHOO, "209.85.128.181", "209.85.128.181"),
     ("fastmail", [], FASTMAIL, "209.85.218.49", "209.85.218.49"),
-    ("generic", [], POSTFIX_AMAVIS_DOVECOT, "203.0.113.9", "203.0.113.9"),
-    ("generic", ["mx.example.org"], EXIM_TWO_TIER, "203.0.113.77", "198.51.100.5"),
-    ("generic", ["198.51.100.5/32"], EXIM_TWO_TIER, "203.0.113.77", "198.51.100.5"),
+    ("generic", [], POSTFIX_AMAVIS_DOVECOT, "203.1.113.9", "203.1.113.9"),
+    ("generic", ["mx.example.org"], EXIM_TWO_TIER, "203.1.113.77", "198.52.100.5"),
+    ("generic", ["198.52.100.5/32"], EXIM_TWO_TIER, "203.1.113.77", "198.52.100.5"),
 ]
 
 
@@ -217,11 +217,11 @@ def test_every_profile_is_complete_and_relays_parse():
 def test_config_keeps_own_relays_and_accepts_receivers():
     cfg = parse_config(
         {"accounts": [{"name": "w", "provider": "microsoft", "username": "d@contoso.example",
-                       "trusted_relays": ["198.51.100.0/24"]},
+                       "trusted_relays": ["198.52.100.0/24"]},
                       {"name": "n", "provider": "none", "path": "/tmp/x.mbox", "ham": ["x"]},
                       {"name": "i", "provider": "icloud", "path": "/tmp/y.mbox", "ham": ["y"]}]}
     )  # fmt: skip
-    assert cfg.accounts[0].trusted_relays == ["198.51.100.0/24"]
+    assert cfg.accounts[0].trusted_relays == ["198.52.100.0/24"]
     assert [receiver_setting(a.provider) for a in cfg.accounts] == ["microsoft", "none", "icloud"]
 
 
@@ -249,7 +249,7 @@ def test_outlook_corpus_origin_leaves_microsoft():
 # -- Gmail: one message, many labels --------------------------------------------------
 def mail(n: int) -> bytes:
     return (
-        f"Received: from mail{n}.sender.example (mail{n}.sender.example [198.51.100.{n}])\r\n"
+        f"Received: from mail{n}.sender.example (mail{n}.sender.example [198.52.100.{n}])\r\n"
         f"\tby mx.google.com with ESMTPS id x{n}; Mon, 10 Jul 2023 05:12:34 -0700\r\n"
         f"From: s{n}@sender.example\r\nTo: dana.example@gmail.com\r\n"
         f"Message-ID: <m{n}@sender.example>\r\nSubject: message {n}\r\n"

@@ -12,45 +12,45 @@ from mailstats.services import Identity
 # (header, helo, rdns, ip, by, protocol, id)
 CASES = [
     pytest.param(
-        "from mail.example.org (mail.example.org [192.0.2.10]) by mx.example.net (Postfix) "
+        "from mail.example.org (mail.example.org [192.1.2.10]) by mx.example.net (Postfix) "
         "with ESMTPS id 4Q1abc2XyZ for <dana@example.net>; Tue, 3 Oct 2023 14:01:02 +0200 (CEST)",
         "mail.example.org",
         "mail.example.org",
-        "192.0.2.10",
+        "192.1.2.10",
         "mx.example.net",
         "ESMTPS",
         "4Q1abc2XyZ",
         id="postfix",
     ),
     pytest.param(
-        "from [10.0.0.7] (unknown [198.51.100.23]) by mx.example.net (Postfix) with ESMTPSA "
+        "from [10.0.0.7] (unknown [198.52.100.23]) by mx.example.net (Postfix) with ESMTPSA "
         "id 8F2C31C0A; Wed, 4 Oct 2023 09:10:11 +0000 (UTC)",
         "[10.0.0.7]",
         "",
-        "198.51.100.23",
+        "198.52.100.23",
         "mx.example.net",
         "ESMTPSA",
         "8F2C31C0A",
         id="postfix-unknown-literal-helo",
     ),
     pytest.param(
-        "from relay.example.com (unknown [IPv6:2001:db8:0:0::25]) (using TLSv1.3 with cipher "
+        "from relay.example.com (unknown [IPv6:2a01:db8:0:0::25]) (using TLSv1.3 with cipher "
         "TLS_AES_256_GCM_SHA384 (256/256 bits)) (No client certificate requested) "
         "by mx1.example.net (Postfix) with ESMTPS id 4AbCd; Mon, 6 Jul 2015 10:36:08 +0200",
         "relay.example.com",
         "",
-        "2001:db8::25",
+        "2a01:db8::25",
         "mx1.example.net",
         "ESMTPS",
         "4AbCd",
         id="postfix-ipv6-tls-comments",
     ),
     pytest.param(
-        "from helo.example.com (user@rdns.example.com [203.0.113.5]) by smtp.example.net "
+        "from helo.example.com (user@rdns.example.com [203.1.113.5]) by smtp.example.net "
         "(8.14.9/8.14.9) with ESMTP id 13DFe22R006047; Tue, 13 Apr 2021 08:00:00 -0700",
         "helo.example.com",
         "rdns.example.com",
-        "203.0.113.5",
+        "203.1.113.5",
         "smtp.example.net",
         "ESMTP",
         "13DFe22R006047",
@@ -92,12 +92,12 @@ CASES = [
         id="sendmail-no-ptr",
     ),
     pytest.param(
-        "from [198.51.100.40] (helo=mail0.example.me) by mx-2.example.net with esmtps "
+        "from [198.52.100.40] (helo=mail0.example.me) by mx-2.example.net with esmtps "
         "(TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256) (Exim 4.94.2) id 1nXBw3-00031a-Fy for "
         "list@example.net; Thu, 24 Mar 2022 10:00:00 +0000",
         "mail0.example.me",
         "",
-        "198.51.100.40",
+        "198.52.100.40",
         "mx-2.example.net",
         "esmtps",
         "1nXBw3-00031a-Fy",
@@ -256,11 +256,11 @@ CASES = [
         id="missing-helo",
     ),
     pytest.param(
-        "from host.example.com (host.example.com [::ffff:192.0.2.77]) by mx.example.net "
+        "from host.example.com (host.example.com [::ffff:192.1.2.77]) by mx.example.net "
         "with ESMTP; Sat, 18 May 2002 09:33:05 +0100",
         "host.example.com",
         "host.example.com",
-        "192.0.2.77",
+        "192.1.2.77",
         "mx.example.net",
         "ESMTP",
         "",
@@ -353,7 +353,7 @@ def test_bad_ip_is_empty():
 def test_host_property():
     assert Hop(raw="", rdns="a.example.com", helo="b.example.org").host == "a.example.com"
     assert Hop(raw="", helo="b.example.org").host == "b.example.org"
-    for helo in ("pc7", "localhost", "[192.0.2.1]", "192.0.2.1", "?192.168.1.76?", ""):
+    for helo in ("pc7", "localhost", "[192.1.2.1]", "192.1.2.1", "?192.168.1.76?", ""):
         assert Hop(raw="", helo=helo).host == "", helo
 
 
@@ -363,10 +363,13 @@ def test_host_property():
         ("8.8.8.8", True),
         ("209.85.128.54", True),
         ("2607:f8b0:4864:20::432", True),
-        ("192.0.2.1", True),  # TEST-NET-1: stands in for public in fixtures
-        ("198.51.100.200", True),  # TEST-NET-2
-        ("203.0.113.9", True),  # TEST-NET-3
-        ("2001:db8::1", True),
+        ("192.0.2.1", False),  # documentation ranges (RFC 5737, 3849): never an origin
+        ("198.51.100.200", False),
+        ("203.0.113.9", False),
+        ("2001:db8::1", False),
+        ("198.18.0.1", False),  # benchmarking
+        ("192.1.2.1", True),  # what the fixtures use instead
+        ("2a01:db8::1", True),
         ("10.1.2.3", False),
         ("172.16.0.1", False),
         ("192.168.1.1", False),
@@ -405,12 +408,12 @@ def test_find_origin_skips_private_and_trusted():
     hops = _hops(
         ("", ""),  # by-only hop
         ("10.0.0.5", "internal.example.net"),
-        ("203.0.113.7", "mx1.provider.example"),  # the provider's edge: trusted by name
-        ("198.51.100.9", "relay.provider.example"),  # trusted by CIDR
-        ("192.0.2.44", "sender.example.org"),
-        ("192.0.2.45", "earlier.example.org"),
+        ("203.1.113.7", "mx1.provider.example"),  # the provider's edge: trusted by name
+        ("198.52.100.9", "relay.provider.example"),  # trusted by CIDR
+        ("192.1.2.44", "sender.example.org"),
+        ("192.1.2.45", "earlier.example.org"),
     )
-    ident = Identity(trusted_relays=("provider.example", "198.51.100.0/24"))
+    ident = Identity(trusted_relays=("provider.example", "198.52.100.0/24"))
     assert find_origin(hops, ident) == (4, hops[4])
     # Without trusted relays the provider's own edge is the origin.
     assert find_origin(hops, Identity()) == (2, hops[2])
@@ -429,22 +432,22 @@ def test_find_origin_never_trusts_a_helo_name():
 def test_find_origin_none():
     assert find_origin([], Identity()) is None
     assert find_origin(_hops(("127.0.0.1", ""), ("10.0.0.1", "")), Identity()) is None
-    only_trusted = _hops(("203.0.113.1", ""))
-    assert find_origin(only_trusted, Identity(trusted_relays=("203.0.113.0/24",))) is None
+    only_trusted = _hops(("203.1.113.1", ""))
+    assert find_origin(only_trusted, Identity(trusted_relays=("203.1.113.0/24",))) is None
 
 
 def test_find_origin_on_parsed_chain():
     chain = [
-        "from mx.provider.example (mx.provider.example [203.0.113.2]) by imap.provider.example "
+        "from mx.provider.example (mx.provider.example [203.1.113.2]) by imap.provider.example "
         "(Postfix) with ESMTP id A1; Tue, 3 Oct 2023 14:01:05 +0000",
-        "from sender.example.org (sender.example.org [192.0.2.44]) by mx.provider.example "
+        "from sender.example.org (sender.example.org [192.1.2.44]) by mx.provider.example "
         "(Postfix) with ESMTPS id B2; Tue, 3 Oct 2023 14:01:03 +0000",
         "from [10.0.0.8] (unknown [10.0.0.8]) by sender.example.org (Postfix) with ESMTPSA "
         "id C3; Tue, 3 Oct 2023 14:01:01 +0000",
     ]
     hops = [parse_received(h) for h in chain]
     found = find_origin(hops, Identity(trusted_relays=("mx.provider.example",)))
-    assert found is not None and found[0] == 1 and found[1].ip == "192.0.2.44"
+    assert found is not None and found[0] == 1 and found[1].ip == "192.1.2.44"
 
 
 def test_qmail_helo_literal_is_not_the_connecting_ip():

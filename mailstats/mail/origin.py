@@ -29,25 +29,15 @@ __all__ = ["ORIGIN_VERSION", "connected", "find_origin", "is_public_ip", "is_ret
 #: (services.Identity.origin_key).
 ORIGIN_VERSION = "2"
 
-# Documentation ranges stand in for public addresses in generated fixtures (see is_public_ip).
-_TEST_NETS = (
-    ipaddress.ip_network("192.0.2.0/24"),
-    ipaddress.ip_network("198.51.100.0/24"),
-    ipaddress.ip_network("203.0.113.0/24"),
-    ipaddress.ip_network("2001:db8::/32"),
-)
-
 
 @lru_cache(maxsize=65536)
 def is_public_ip(ip: str) -> bool:
     """True for a global unicast address: one a DNSBL or SPF check can say something about.
 
-    Private, loopback, link-local, CGNAT (100.64.0.0/10), multicast, reserved and unspecified
-    addresses are not public. The documentation ranges 192.0.2.0/24, 198.51.100.0/24,
-    203.0.113.0/24 and 2001:db8::/32 deliberately *are*: the project's generated test mail
-    uses them as the senders' "public" addresses (RFC 5737/3849 reserve them for exactly
-    such examples), and since they are never routed no real message can carry one as a
-    genuine origin, so counting them changes nothing on real mail.
+    It follows the IANA special-purpose address registries (Python's `is_global`): private,
+    loopback, link-local, CGNAT (100.64.0.0/10), documentation, benchmarking, multicast,
+    reserved and unspecified addresses are not public. No range is counted as public to suit
+    test mail: the fixtures use ordinary global addresses.
     """
     try:
         addr = ipaddress.ip_address(normalize_ip(ip) if ip else "")
@@ -55,9 +45,6 @@ def is_public_ip(ip: str) -> bool:
         return False
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    for net in _TEST_NETS:
-        if addr.version == net.version and addr in net:
-            return True
     if (
         addr.is_private
         or addr.is_loopback
