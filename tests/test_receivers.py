@@ -146,7 +146,7 @@ def test_other_receivers(text: str, receiver: str, want: str) -> None:
 
 
 TWO_TIER = """\
-Received: from mx.example.org (mx.example.org [198.51.100.5])
+Received: from mx.example.org (mx.example.org [198.52.100.5])
 \tby store.example.org (Postfix) with ESMTPS id 4Qz2Dw; Mon, 10 Jul 2023 13:00:05 +0100
 Received: from mail.sender.example (mail.sender.example [81.2.69.160])
 \tby mx.example.org (Postfix) with ESMTPS id 4Qz2Dv; Mon, 10 Jul 2023 13:00:04 +0100
@@ -154,7 +154,7 @@ Received: from mail.sender.example (mail.sender.example [81.2.69.160])
 
 
 def test_own_mx_is_recognised_when_known() -> None:
-    assert origin(TWO_TIER + TAIL) == "198.51.100.5"  # not known: the MX is the origin
+    assert origin(TWO_TIER + TAIL) == "198.52.100.5"  # not known: the MX is the origin
     ident = {"own_mx": ("mx.example.org",)}
     assert msg(TWO_TIER + TAIL).receiver(Identity(**ident)).receiver == "own"  # type: ignore[arg-type]
     assert origin(TWO_TIER + TAIL, **ident) == "81.2.69.160"
