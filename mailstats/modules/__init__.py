@@ -46,6 +46,10 @@ PROBE = "probe"
 #: What a module's extra can stand for, for the GUI and the report to plot it (`Module.plots`).
 HOUR_OF_DAY = "hour_of_day"
 
+#: The built-in `list`: once `mailstats.modules.list` is imported, the name `list` in this
+#: package's namespace is that module.
+_list = list
+
 #: Module, check and extra names: they become CSV column names and GUI keys.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
@@ -100,14 +104,14 @@ class Setting:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif want is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-        elif want is list:
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif want is _list:
+            ok = isinstance(value, _list) and all(isinstance(v, str) for v in value)
         else:
             ok = isinstance(value, want)
         if ok:
             return ""
         words = {bool: "true or false", int: "a whole number", float: "a number"}
-        return f"must be {words.get(want, 'a list of strings' if want is list else 'text')}"
+        return f"must be {words.get(want, 'a list of strings' if want is _list else 'text')}"
 
 
 class Module:
@@ -296,10 +300,12 @@ def available_modules(plugins: bool = True) -> Registry:
 def select_modules(
     reg: Registry, names: list[str] | None, configured: Iterable[str] = ()
 ) -> list[type[Module]]:
-    """settings.modules; by default every built-in that needs no opt-in, plus the modules
-    that have a `[modules.NAME]` table (`configured`). Plug-ins run only when named."""
+    """settings.modules; by default every built-in that needs no opt-in, plus the plug-ins
+    that have a `[modules.NAME]` table (`configured`): plug-ins run only when named, and an
+    opt-in built-in only from settings.modules (its table just configures it)."""
+    configured = _list(configured)
     if names is None:
-        wanted = {*reg.defaults(), *configured}
+        wanted = {*reg.defaults(), *(n for n in configured if n in reg.plugins)}
         names = [m.name for m in reg.modules if m.name in wanted]
     unknown = [n for n in [*names, *configured] if reg.by_name(n) is None]
     if unknown:

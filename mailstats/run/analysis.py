@@ -113,8 +113,9 @@ class Analyser:
                     values, error, unknown = {}, f"{type(exc).__name__}: {exc}"[:200], []
                 else:
                     if error:
+                        kind = " ".join(error.split()[:2])  # "check 'odd'", "extra 'x'"
                         self._problem(
-                            (m.name, ""), f"module {m.name}: {error}: counted as its errors"
+                            (m.name, kind), f"module {m.name}: {error}: counted as its errors"
                         )
                 cost = costs[m.name]
                 cost[0] += clock() - t0

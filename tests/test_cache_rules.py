@@ -1,0 +1,155 @@
+"""Each rule that makes cached module results stale, as docs/modules.md states them.
+
+A re-run evaluates a module again exactly when its version or fingerprint changed: the sent
+index for modules that use it, the trusted relays and the DNS servers for every module, and
+for "now" evidence the age limit (7 days by default). Each test changes one input, runs
+again, and counts which modules evaluated how many messages in that run (the run's
+per-module cost figures), so a fingerprint that ignored the input would fail it.
+"""
+
+from __future__ import annotations
+
+import csv
+import mailbox
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mailstats.modules
+from mailstats.accounts.config import parse_config
+from mailstats.run.cache import Cache
+from mailstats.run.engine import Engine
+from mailstats.stats.export import write_outputs
+
+N_INBOX = 6
+PERIOD = 7 * 86400
+
+
+def _msg(i: int, sender: str) -> bytes:
+    return (
+        "Received: from relay.example.net (relay.example.net [192.1.2.77]) by mx.example.org "
+        f"with ESMTP id R{i}; Mon, 1 Jan 2024 10:00:05 +0000\n"
+        f"Received: from mail.example.com (mail.example.com [81.2.69.{10 + i}]) by "
+        f"relay.example.net with ESMTP id S{i}; Mon, 1 Jan 2024 10:00:00 +0000\n"
+        f"From: P {i} <{sender}>\nTo: dana@example.org\nSubject: m{i}\n"
+        f"Date: Mon, 1 Jan 2024 09:59:00 +0000\nMessage-ID: <{i}@example.com>\n\nbody\n"
+    ).encode()
+
+
+def _sent(i: int, to: str) -> bytes:
+    return (
+        f"From: Dana <dana@example.org>\nTo: {to}\nSubject: s{i}\n"
+        f"Date: Mon, 1 Jan 2024 08:00:00 +0000\nMessage-ID: <s{i}@example.org>\n\nhi\n"
+    ).encode()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    md = mailbox.Maildir(tmp_path / "Mail", create=True)
+    for i in range(N_INBOX):
+        md.add(_msg(i, f"p{i}@example.com"))
+    md.add_folder("Sent").add(_sent(0, "p0@example.com"))
+    return tmp_path / "Mail"
+
+
+def _run(tmp: Path, store: Path, **changes: Any) -> Any:
+    settings = {
+        "modules": ["received", "friends", "datetime"],
+        "dns_servers": [changes.pop("dns", "127.0.0.1:9")],
+        "dns_timeout": 0.2,
+        "analysis_workers": 0,
+        "cache": str(tmp / "cache.sqlite"),
+        **changes.pop("settings", {}),
+    }
+    account = {"name": "dana", "path": str(store), "ham": ["INBOX"], "sent": ["Sent"]}
+    account.update(changes)
+    cfg = parse_config({"settings": settings, "accounts": [account]})
+    engine = Engine(cfg, cache=Cache(cfg.settings.cache))
+    result = engine.run()
+    assert result.ok
+    result.out = tmp / f"out{len(list(tmp.glob('out*')))}"
+    write_outputs(engine, result, result.out)
+    engine.cache.close()
+    return result
+
+
+def evaluated(result: Any) -> dict[str, int]:
+    """module -> messages it evaluated in this run (INBOX and Sent together)."""
+    return {
+        name: c.get("messages", 0)
+        for name, c in result.module_cost.items()
+        if name in ("_core", "received", "friends", "datetime")
+    }
+
+
+def _inbox(result: Any) -> Any:
+    return next(f for a in result.accounts for f in a.folders if f.folder == "INBOX")
+
+
+ALL = N_INBOX + 1  # the INBOX and the one sent message
+
+
+def test_unchanged_rerun_evaluates_nothing(tmp_path: Path, store: Path) -> None:
+    first = _run(tmp_path, store)
+    assert evaluated(first) == {"_core": ALL, "received": ALL, "friends": ALL, "datetime": ALL}
+    assert evaluated(_run(tmp_path, store)) == {}
+
+
+def test_sent_index_change_reruns_only_the_modules_that_use_it(tmp_path: Path, store: Path) -> None:
+    first = _run(tmp_path, store)
+    assert _inbox(first).counts["friends.from_friend"] == [1, N_INBOX]
+    mailbox.Maildir(store, create=False).get_folder("Sent").add(_sent(1, "p3@example.com"))
+    again = _run(tmp_path, store)
+    # the new sent message is evaluated by every module; the INBOX by friends only
+    assert evaluated(again) == {"_core": 1, "received": 1, "friends": ALL + 1, "datetime": 1}
+    assert _inbox(again).counts["friends.from_friend"] == [2, N_INBOX]
+
+
+def test_trusted_relays_change_reruns_every_module(tmp_path: Path, store: Path) -> None:
+    first = _run(tmp_path, store)
+    again = _run(tmp_path, store, trusted_relays=["192.1.2.77"])
+    assert evaluated(again) == {"_core": ALL, "received": ALL, "friends": ALL, "datetime": ALL}
+    origins = [
+        {
+            r["origin_ip"]
+            for r in csv.DictReader((res.out / "messages.csv").open())
+            if r["folder"] == "INBOX"
+        }
+        for res in (first, again)
+    ]
+    assert origins[0] == {"192.1.2.77"}
+    assert origins[1] == {f"81.2.69.{10 + i}" for i in range(N_INBOX)}
+
+
+def test_dns_servers_change_reruns_the_modules_not_the_core_fields(
+    tmp_path: Path, store: Path
+) -> None:
+    _run(tmp_path, store)
+    again = _run(tmp_path, store, dns="127.0.0.1:10")
+    assert evaluated(again) == {"received": ALL, "friends": ALL, "datetime": ALL}
+
+
+@pytest.mark.parametrize(
+    "days,max_age,rerun",
+    [(1, None, False), (6.5, None, False), (7.5, None, True), (1.5, 1, True), (0.5, 1, False)],
+)
+def test_now_evidence_expires(
+    tmp_path: Path,
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    days: float,
+    max_age: Any,
+    rerun: bool,
+) -> None:
+    """Only "now" evidence (received asks PTRs today) expires; message evidence never does."""
+    start = 3000 * PERIOD + 60.0  # just after the start of a 7-day (and of a 1-day) period
+    clock = types.SimpleNamespace(time=lambda: start)
+    monkeypatch.setattr(mailstats.modules, "time", clock)
+    settings = {"now_max_age_days": max_age} if max_age else {}
+    _run(tmp_path, store, settings=settings)
+    clock.time = lambda: start + days * 86400
+    again = _run(tmp_path, store, settings=settings)
+    assert mailstats.modules.Module.evidence == "message"
+    assert evaluated(again) == ({"received": ALL} if rerun else {})
