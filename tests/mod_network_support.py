@@ -8,7 +8,7 @@ DNS answers come from a real dnsmasq on loopback (tests/servers.py) through the 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,17 @@ def dnsmasq(records: DnsRecords) -> Iterator[Any]:
         yield server
     finally:
         server.cleanup()
+
+
+def dns_server(records: Callable[[], DnsRecords]) -> Any:
+    """A module-scoped `server` fixture: a real dnsmasq serving `records()` for the module."""
+
+    @pytest.fixture(scope="module")
+    def server() -> Iterator[Any]:
+        with dnsmasq(records()) as srv:
+            yield srv
+
+    return server
 
 
 def services(

@@ -11,16 +11,10 @@ from pathlib import Path
 import pytest
 
 from mailstats.stats.anonymize import Anonymizer, anonymize_messages_csv, load_or_create_key
+from mailstats.stats.export import MESSAGE_COLUMNS
 
 HEADER = [
-    "account",
-    "folder",
-    "role",
-    "uid",
-    "message_id",
-    "date",
-    "from_address",
-    "origin_ip",
+    *MESSAGE_COLUMNS,
     "received.from_match",
     "dkim.signed",
     "datetime.hour",

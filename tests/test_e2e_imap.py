@@ -69,11 +69,7 @@ def accounts_file(
     modules: tuple[str, ...] = ("received", "internal"),
     **extra: str,
 ) -> Path:
-    ident = mailbox.identity
     port = dovecot.tls_port if security == "ssl" else dovecot.port
-    roles = {"ham": [], "spam": [], "sent": []}
-    for folder, role in mailbox.roles.items():
-        roles[role].append(folder)
     lines = [
         "[settings]",
         f"dns_servers = [{json.dumps(dns.server_spec)}]",
@@ -88,12 +84,9 @@ def accounts_file(
         f'security = "{security}"',
         f'username = "{user}"',
         f'password = "{dovecot.users[user]}"',
-        f"full_name = {json.dumps(ident['full_name'])}",
-        f"own_domains = {json.dumps(list(ident['own_domains']))}",
-        f"trusted_relays = {json.dumps(list(ident['trusted_relays']))}",
         f"ca_file = {json.dumps(str(dovecot.cafile))}",
+        *mailbox.account_toml(),
     ]
-    lines += [f"{role} = {json.dumps(folders)}" for role, folders in roles.items() if folders]
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
     path = tmp_path / "accounts.toml"
     path.write_text("\n".join(lines) + "\n")

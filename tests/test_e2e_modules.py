@@ -48,10 +48,6 @@ def imap_config(tmp_path: Path, dovecot, dns, user: str, mailbox, **settings: ob
 
 
 def local_config(tmp_path: Path, dns, maildir: Path, mailbox) -> Path:
-    ident = mailbox.identity
-    roles: dict[str, list[str]] = {"ham": [], "spam": [], "sent": []}
-    for folder, role in mailbox.roles.items():
-        roles[role].append(folder)
     lines = [
         "[settings]",
         f"dns_servers = [{json.dumps(dns.server_spec)}]",
@@ -63,11 +59,8 @@ def local_config(tmp_path: Path, dns, maildir: Path, mailbox) -> Path:
         "[[accounts]]",
         'name = "dana"',
         f"path = {json.dumps(str(maildir))}",
-        f"full_name = {json.dumps(ident['full_name'])}",
-        f"own_domains = {json.dumps(list(ident['own_domains']))}",
-        f"trusted_relays = {json.dumps(list(ident['trusted_relays']))}",
+        *mailbox.account_toml(),
     ]
-    lines += [f"{role} = {json.dumps(folders)}" for role, folders in roles.items() if folders]
     path = tmp_path / "local.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -482,3 +482,28 @@ def test_main_opens_the_window(qtbot: Any, isolated: Path, qapp: Any) -> None:
     assert not seen[0].windowIcon().isNull()
     # the real default paths, redirected by XDG_CONFIG_HOME to the test's directory
     assert str(seen[0].store.path).startswith(str(isolated))
+
+
+def test_second_run_in_one_window_gives_identical_counters(
+    qtbot: Any, isolated: Path, maildir: Path, dns: Any, generated_mailbox: Any
+) -> None:
+    """The window keeps one registry; each run makes fresh module instances, so a second
+    run's counters are that run's own, not added to the first's."""
+    win = make_window(qtbot, isolated)
+    add_local_account(qtbot, win, "dana", maildir)
+    map_folders(qtbot, win, "dana")
+    configure(win, dns.server_spec)
+    win.store.config.settings.dnsbl_zones = list(generated_mailbox.settings["dnsbl_zones"])
+    win.store.save()
+    counters = []
+    for _ in range(2):
+        # the same work each time: without a cache every message is evaluated again
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(isolated / "gui-cache.sqlite") + suffix).unlink(missing_ok=True)
+        outcome = run_to_end(qtbot, win)
+        assert not outcome.cancelled and outcome.result.ok
+        counters.append(outcome.result.module_counters)
+    assert counters[0] == counters[1]
+    listed = sum(v for k, v in counters[0]["dnsbl"].items() if k.endswith(".listed"))
+    assert listed > 0
+    close_window(win)

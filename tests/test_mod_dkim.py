@@ -12,7 +12,7 @@ from mod_network_support import (
     DnsRecords,
     corpus_files,
     corpus_message,
-    dnsmasq,
+    dns_server,
     services,
 )
 
@@ -45,10 +45,7 @@ def _records() -> DnsRecords:
     return rec
 
 
-@pytest.fixture(scope="module")
-def server():
-    with dnsmasq(_records()) as srv:
-        yield srv
+server = dns_server(_records)
 
 
 def _unsigned(from_addr: str = "alice@example.com", subject: str = "Minutes") -> bytes:

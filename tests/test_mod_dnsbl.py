@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mod_network_support import DnsRecords, dnsmasq, message, received, services
+from mod_network_support import DnsRecords, dns_server, message, received, services
 
 from mailstats.modules.dnsbl import (
     BLOCKED,
@@ -48,10 +48,7 @@ def _records() -> DnsRecords:
     return rec
 
 
-@pytest.fixture(scope="module")
-def server():
-    with dnsmasq(_records()) as srv:
-        yield srv
+server = dns_server(_records)
 
 
 def _run(module: Dnsbl, svc, *msgs):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mod_network_support import DnsRecords, dnsmasq, message, services
+from mod_network_support import DnsRecords, dns_server, message, services
 
 from mailstats.modules.domain import Domain, normalize_domain
 
@@ -22,10 +22,7 @@ def _records() -> DnsRecords:
     return rec
 
 
-@pytest.fixture(scope="module")
-def server():
-    with dnsmasq(_records()) as srv:
-        yield srv
+server = dns_server(_records)
 
 
 def _eval(server, from_header: str | None):

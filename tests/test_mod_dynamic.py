@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from mod_network_support import DnsRecords, dnsmasq, message, received, services, splitter
+from mod_network_support import (
+    DnsRecords,
+    dns_server,
+    message,
+    received,
+    services,
+    splitter,
+)
 
 from mailstats.modules.dynamic import Dynamic, embeds_ip, judge
 
@@ -110,10 +117,7 @@ def _records() -> DnsRecords:
     return rec
 
 
-@pytest.fixture(scope="module")
-def server():
-    with dnsmasq(_records()) as srv:
-        yield srv
+server = dns_server(_records)
 
 
 def _eval(server, ip: str) -> dict:

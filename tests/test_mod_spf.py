@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import spf as pyspf
-from mod_network_support import DnsRecords, dnsmasq, message, received, services
+from mod_network_support import DnsRecords, dns_server, message, received, services
 
 from mailstats.modules import spf as spf_module
 from mailstats.modules.spf import Spf, envelope_sender
@@ -45,10 +45,7 @@ def _records() -> DnsRecords:
     return rec
 
 
-@pytest.fixture(scope="module")
-def server():
-    with dnsmasq(_records()) as srv:
-        yield srv
+server = dns_server(_records)
 
 
 def _eval(server, return_path: str | None, ip: str = IP, helo: str = "out.sender.example"):

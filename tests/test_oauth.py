@@ -327,10 +327,6 @@ def test_batch_run_of_oauth_only_account(oauth_stack, dns, generated_mailbox, tm
     for folder, msgs in generated_mailbox.folders.items():
         dovecot.deliver(user, folder, [m.raw for m in msgs])
     _, refresh = server.issue(user)
-    roles = {"ham": [], "spam": [], "sent": []}
-    for folder, role in generated_mailbox.roles.items():
-        roles[role].append(folder)
-    ident = generated_mailbox.identity
     lines = [
         "[settings]",
         f"dns_servers = [{json.dumps(dns.server_spec)}]",
@@ -346,11 +342,8 @@ def test_batch_run_of_oauth_only_account(oauth_stack, dns, generated_mailbox, tm
         'auth = "oauth2"',
         f'client_id = "{server.client_id}"',
         f'token_url = "{server.url}/token"',
-        f"own_domains = {json.dumps(list(ident['own_domains']))}",
-        f"trusted_relays = {json.dumps(list(ident['trusted_relays']))}",
-        f"full_name = {json.dumps(ident['full_name'])}",
+        *generated_mailbox.account_toml(),
     ]
-    lines += [f"{r} = {json.dumps(f)}" for r, f in roles.items() if f]
     cfg = tmp_path / "accounts.toml"
     cfg.write_text("\n".join(lines) + "\n")
     store = MemoryStore()

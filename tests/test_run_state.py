@@ -39,9 +39,7 @@ class Tally(Module):
 
 
 def _config(tmp: Path, maildir: Path, dns_spec: str, mailbox: Any, cache: str) -> Any:
-    roles: dict[str, list[str]] = {"ham": [], "spam": [], "sent": []}
-    for folder, role in mailbox.roles.items():
-        roles[role].append(folder)
+    roles = mailbox.role_folders()
     return parse_config(
         {
             "settings": {

@@ -170,41 +170,38 @@ class CacheReader:
     ) -> Iterator[tuple[int, bytes, str | None, int | None]]:
         """(uid, header, structure json, size) in UID order; all of the folder when uids is None."""
         if uids is None:
-            cur = self.db.execute(
+            cur: Iterable[Any] = self.db.execute(
                 "SELECT uid, header, structure, size FROM messages "
                 "WHERE account=? AND folder=? ORDER BY uid",
                 (account, folder),
             )
-            for uid, header, structure, size in cur:
-                yield uid, zlib.decompress(header), structure, size
-            return
-        wanted = sorted(uids)
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
-            marks = ",".join("?" * len(part))
-            cur = self.db.execute(
+        else:
+            cur = self._rows_for(
                 "SELECT uid, header, structure, size FROM messages "
-                f"WHERE account=? AND folder=? AND uid IN ({marks}) ORDER BY uid",
-                (account, folder, *part),
+                "WHERE account=? AND folder=? AND uid IN ({}) ORDER BY uid",
+                (account, folder),
+                sorted(uids),
             )
-            for uid, header, structure, size in cur:
-                yield uid, zlib.decompress(header), structure, size
+        for uid, header, structure, size in cur:
+            yield uid, zlib.decompress(header), structure, size
+
+    def _rows_for(self, sql: str, args: tuple[Any, ...], uids: list[int]) -> Iterator[Any]:
+        """The rows of `sql` (its "IN ({})" filled) for `uids`, 500 at a time: SQLite's
+        limit on query parameters."""
+        for i in range(0, len(uids), 500):
+            part = uids[i : i + 500]
+            yield from self.db.execute(sql.format(",".join("?" * len(part))), (*args, *part))
 
     def get_items(
         self, account: str, folder: str, item: str, uids: list[int]
     ) -> dict[int, tuple[bytes, bool]]:
-        out: dict[int, tuple[bytes, bool]] = {}
-        for i in range(0, len(uids), 500):
-            part = uids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            cur = self.db.execute(
-                "SELECT uid, data, truncated FROM bodies WHERE account=? AND folder=? "
-                f"AND item=? AND uid IN ({marks})",
-                (account, folder, item, *part),
-            )
-            for uid, data, trunc in cur:
-                out[uid] = (zlib.decompress(data), bool(trunc))
-        return out
+        rows = self._rows_for(
+            "SELECT uid, data, truncated FROM bodies WHERE account=? AND folder=? "
+            "AND item=? AND uid IN ({})",
+            (account, folder, item),
+            uids,
+        )
+        return {uid: (zlib.decompress(data), bool(trunc)) for uid, data, trunc in rows}
 
     def result_uids(
         self, account: str, folder: str, module: str, version: str, fp: str
