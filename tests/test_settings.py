@@ -92,3 +92,27 @@ def test_every_declared_setting_is_a_valid_declaration() -> None:
     for key, (module, setting) in declared.items():
         assert key == setting.flat_key(module)
         assert setting.default is None or setting.problem(setting.default) == "", key
+
+
+def test_worker_processes_accept_a_table_of_a_module_not_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers get only the run's module classes; a table naming another one is no error."""
+    import mailbox
+
+    md = mailbox.Maildir(tmp_path / "Mail", create=True)
+    for i in range(40):
+        md.add(f"From: p{i}@example.com\nSubject: s{i}\nMessage-ID: <{i}@x.example>\n\nb\n")
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[settings]\nmodules = ["received"]\nworker_min = 1\nanalysis_workers = 1\n'
+        f'dns_servers = ["127.0.0.1:9"]\ndns_timeout = 0.2\ncache = "{tmp_path / "c.sqlite"}"\n'
+        "[modules.reachability]\nport = 2525\n"
+        f'[[accounts]]\nname = "l"\npath = "{tmp_path / "Mail"}"\nham = ["INBOX"]\n'
+    )
+    cfg = load_config(path)
+    engine = Engine(cfg, cache=Cache(cfg.settings.cache))
+    result = engine.run()
+    engine.cache.close()
+    assert result.ok and result.accounts[0].folders[0].evaluated == 40
+    assert not any("analysis worker failed" in r.getMessage() for r in caplog.records)

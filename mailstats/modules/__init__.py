@@ -303,12 +303,11 @@ def select_modules(
     """settings.modules; by default every built-in that needs no opt-in, plus the plug-ins
     that have a `[modules.NAME]` table (`configured`): plug-ins run only when named, and an
     opt-in built-in only from settings.modules (its table just configures it)."""
-    configured = _list(configured)
     if names is None:
         wanted = {*reg.defaults(), *(n for n in configured if n in reg.plugins)}
         names = [m.name for m in reg.modules if m.name in wanted]
-    unknown = [n for n in [*names, *configured] if reg.by_name(n) is None]
+    unknown = [n for n in names if reg.by_name(n) is None]
     if unknown:
         known = ", ".join(m.name for m in reg.modules)
-        raise ValueError(f"unknown module(s) {', '.join(dict.fromkeys(unknown))}; known: {known}")
+        raise ValueError(f"unknown module(s) {', '.join(unknown)}; known: {known}")
     return [m for m in reg.modules if m.name in names]
