@@ -271,12 +271,14 @@ _WINDOW = 8 * 1024 * 1024
 _MAX_FROM_LINE = 64 * 1024
 
 
-def body_text(raw: bytes, parts: list[MimePart], by_section: dict[str, Any]) -> bytes:
-    """The first text/plain and text/html slices of a raw message, decoded, as UTF-8."""
+def body_text(buf: Any, parts: list[MimePart], by_section: dict[str, Any]) -> bytes:
+    """The first text/plain and text/html slices of a message (bytes or a mapped file, with
+    the positions `scan_parts` found), decoded, as UTF-8."""
     texts = []
     for part in text_sections(parts):
         leaf = by_section.get(part.section)
-        data = raw[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)] if leaf else b""
+        end = min(leaf.end, leaf.start + MAX_BODY_BYTES) if leaf else 0
+        data = bytes(buf[leaf.start : end]) if leaf else b""
         texts.append(decode_slice(data, part.encoding, part.charset))
     return "\n".join(texts).encode("utf-8", "replace")
 
@@ -417,23 +419,15 @@ class LocalSource:
         """The first bytes of each wanted text part, read from where the scan found it."""
         out: dict[int, tuple[bytes, bool]] = {}
         for uid, parts in wanted.items():
-            texts = []
             try:
                 with self._message(uid) as (buf, start, end):
                     by_section = {p.part.section: p for p in scan_parts(buf, start, end)}
-                    for part in text_sections(parts):
-                        leaf = by_section.get(part.section)
-                        data = (
-                            bytes(buf[leaf.start : min(leaf.end, leaf.start + MAX_BODY_BYTES)])
-                            if leaf
-                            else b""
-                        )
-                        texts.append(decode_slice(data, part.encoding, part.charset))
+                    text = body_text(buf, parts, by_section)
             except Exception:  # noqa: BLE001 - unreadable now: no body text, not a crash
                 out[uid] = (b"", False)
                 continue
             self.stats["bodies"] += 1
-            out[uid] = (body_text(raw, parts, by_section), False)
+            out[uid] = (text, False)
         return out
 
     def fetch_raw(self, uids: list[int]) -> dict[int, tuple[bytes, bool]]:
