@@ -41,6 +41,8 @@ EVERY_SETTING = {
     "now_max_age_days": "3650",
     "dns_budgets": "{ ptr = 100, a = 50 }",
     "dns_cache": '"dns-only.sqlite"',
+    "imap_timeout": "45",
+    "imap_command_timeout": "90.5",
 }
 
 
