@@ -84,7 +84,9 @@ class Receiver:
         return bool(self.internal) and _in_nets(ip, self.internal)
 
 
+@lru_cache(maxsize=8192)
 def _matches(host: str, names: tuple[str, ...], exact: bool) -> bool:
+    """Memoised: the same few ``by`` hosts (the receiver's own) recur on every message."""
     host = host.lower().rstrip(".")
     if not host:
         return False
@@ -222,13 +224,22 @@ def recognise(hops: Sequence[Hop], own: Receiver | None = None) -> Receiver | No
         return None
     last = _verified_top(hops)
     for hop in hops[: last + 1]:
-        for rx in RECEIVERS.values():
-            if rx.writes(hop.by):
-                return rx
+        rx = _writer(hop.by)
+        if rx is not None:
+            return rx
     if own is not None:
         for hop in hops[: last + 1]:
             if own.writes(hop.by) or (hop.rdns and own.writes(hop.rdns)):
                 return own
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _writer(host: str) -> Receiver | None:
+    """The known provider whose server `host` is, if any (memoised like _matches)."""
+    for rx in RECEIVERS.values():
+        if rx.writes(host):
+            return rx
     return None
 
 
