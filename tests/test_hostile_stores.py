@@ -164,3 +164,29 @@ def test_windowed_search_over_a_mapping_equals_the_bytes(tmp_path: Path, monkeyp
         assert mapped == [(p.part, p.start, p.end) for p in scan_parts(m.raw)], m.name
         checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_store_path_that_is_a_device_or_fifo_fails_that_account_only(
+    kind: str, tmp_path: Path
+) -> None:
+    if kind == "fifo":
+        target = tmp_path / "store.fifo"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero")
+    store = make_maildir(tmp_path / "md", [plain_message(0)])
+    other = f'\n[[accounts]]\nname = "odd"\npath = "{target}"\nham = ["INBOX"]\n'
+    cfg = write_accounts(
+        tmp_path / "acc.toml", store, cache=tmp_path / "c.sqlite", extra_accounts=other
+    )
+    child = run_child(
+        ["--batch", str(cfg), "--out", str(tmp_path / "out"), "-q"], tmp_path, timeout=60
+    )
+    assert_clean(child)
+    assert child.code == 1, child.stderr
+    (line,) = child.lines()
+    assert "'odd' failed" in line and "not a mail store" in line, line
+    assert ("FIFO" if kind == "fifo" else "character device") in line
+    rows = list(csv.DictReader((tmp_path / "out" / "messages.csv").open(newline="")))
+    assert [r["account"] for r in rows] == ["local"]

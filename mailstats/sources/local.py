@@ -308,6 +308,8 @@ class LocalSource:
 
     def _discover(self) -> None:
         p = self.path
+        if not p.is_file() and not p.is_dir():
+            raise SourceError(f"{p} is not a mail store: {_not_regular(p)}, not a file or folder")
         if p.is_file():
             self.folders[p.stem] = _Folder(p.stem, _Mbox(p))
             return
