@@ -10,6 +10,7 @@ be fetched again, so a new one is started and the user is told both paths.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -22,7 +23,7 @@ class CacheError(Exception):
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_OWN_TABLES = {"meta", "folders", "messages"}
+_TABLE_NAME = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
 
 
 def open_own(path: Path, warnings: list[str], schema: str) -> sqlite3.Connection:
@@ -34,7 +35,8 @@ def open_own(path: Path, warnings: list[str], schema: str) -> sqlite3.Connection
     else:
         os.close(fd)  # created 0600 before SQLite opens it: never world-readable
         return _connect(path, schema)
-    problem = " ".join(_check_existing(path).split())  # SQLite's reports span lines
+    problem = _check_existing(path, set(_TABLE_NAME.findall(schema)))
+    problem = " ".join(problem.split())  # SQLite's reports span lines
     if problem:
         aside = _move_aside(path)
         warnings.append(
@@ -61,7 +63,7 @@ def _connect(path: Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-def _check_existing(path: Path) -> str:
+def _check_existing(path: Path, names: set[str]) -> str:
     """'' when `path` is a sound mailstats cache, else why it is damaged; CacheError when it
     is not a mailstats cache at all (then it is left exactly as it was)."""
     st = os.lstat(path)
@@ -95,7 +97,13 @@ def _check_existing(path: Path) -> str:
         return str(exc)
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables >= _OWN_TABLES:
+        # Ours: a `meta` table holding our schema key, or only tables of our schema (one
+        # being created by another mailstats process right now, or none yet).
+        ours = tables <= names or (
+            "meta" in tables
+            and db.execute("SELECT 1 FROM meta WHERE key='schema'").fetchone() is not None
+        )
+        if not ours:
             if truncated:
                 return truncated
             raise CacheError(
@@ -104,8 +112,10 @@ def _check_existing(path: Path) -> str:
             )
         if truncated:
             return truncated
-        for table in sorted(_OWN_TABLES):  # each table's root page: cheap, and often enough
+        for table in sorted(tables & names):  # each table's first pages: cheap, often enough
             db.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+        if "meta" not in tables:
+            return ""  # being created: nothing to check yet
         # quick_check reads every page (0.6 s for a 100k-message cache of 317 MB, half a
         # re-run), so only after a run that did not close the cache: a crash, a kill, a
         # full disk. A cleanly closed cache damaged since then shows in the pages read above,

@@ -98,25 +98,30 @@ OUTPUT_FILES = ("summary.csv", "messages.csv", "indicators.csv", "mailboxes.csv"
 
 
 def check_out_dir(out_dir: str | os.PathLike[str]) -> str:
-    """'' when the outputs can be written to `out_dir` (created if missing), else why not.
+    """'' when the outputs can be written to `out_dir`, else why not; nothing is left behind.
 
-    Run before any work: a folder that cannot be written must not cost a whole run.
+    Run before any work: a folder that cannot be written must not cost a whole run. A missing
+    folder is not created here (a usage error must leave no trace): its nearest existing
+    parent must be a folder we can create files in.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         return f"--out {out}: is a file, not a folder"
+    if out.is_dir():
+        for name in OUTPUT_FILES:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                return f"--out {out}: {name} there is a folder; cannot replace it with the file"
+    probe_in = out.absolute()
+    while not probe_in.exists():
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        return f"--out {out}: cannot create the folder: {probe_in} is a file"
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".mailstats-", suffix=".part", dir=probe_in)
     except OSError as exc:
-        return f"--out {out}: cannot create the folder: {exc.strerror or exc}"
-    for name in OUTPUT_FILES:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            return f"--out {out}: {name} there is a folder; cannot replace it with the file"
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".mailstats-", suffix=".part", dir=out)
-    except OSError as exc:
-        return f"--out {out}: cannot write there: {exc.strerror or exc}"
+        where = "there" if probe_in == out.absolute() else f"in {probe_in}"
+        return f"--out {out}: cannot write {where}: {exc.strerror or exc}"
     os.close(fd)
     os.unlink(probe)
     return ""
