@@ -42,10 +42,6 @@ from mailstats.mail.dates import parse_date
 
 __all__ = [
     "Hop",
-    "connected",
-    "find_origin",
-    "is_public_ip",
-    "is_retrieval",
     "normalize_ip",
     "parse_received",
 ]
@@ -543,10 +539,15 @@ def _looks_exim(main: str, protocol: str, ident: str) -> bool:
 
 
 # The origin-selection half (which hop is the origin, where trust stops) is in origin.py;
-# its names stay importable from here, where every caller has always found them.
-from mailstats.mail.origin import (  # noqa: E402
-    connected,
-    find_origin,
-    is_public_ip,
-    is_retrieval,
-)
+# its names stay importable from here, where every caller has always found them. Resolved
+# on first use (PEP 562): origin.py imports this module, so a plain import here would fail
+# whenever origin.py is the one imported first.
+_FROM_ORIGIN = frozenset({"connected", "find_origin", "is_public_ip", "is_retrieval"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_ORIGIN:
+        from mailstats.mail import origin
+
+        return getattr(origin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
