@@ -73,9 +73,10 @@ def _msg(raw: bytes, *, truncated: bool = False, fetched: bool = True) -> Messag
     )
 
 
-def _eval(server, raw: bytes, **kw) -> dict:
-    svc = services(server.server_spec)
+def _eval(server, raw: bytes, header_only: bool = False, **kw) -> dict:
+    svc = services(server.server_spec, settings={"dkim_header_only": header_only})
     module = Dkim()
+    module.prepare(svc)
     m = _msg(raw, **kw)
     svc.dns.prefetch(module.prefetch(m, svc))
     return module.evaluate(m, svc)
@@ -222,3 +223,45 @@ def test_corpus_never_raises(server):
             "unsupported_algorithm", "dns_error", "expired", "truncated",
         }  # fmt: skip
     assert seen > 50
+
+
+# -- header-only verification -------------------------------------------------------------
+
+
+def test_header_signature_is_judged_apart_from_the_body(server):
+    raw = _sign(_unsigned())
+    assert _eval(server, raw)["header_valid"] is True
+    tampered_body = raw.replace(b"minutes are attached", b"invoice is attached")
+    res = _eval(server, tampered_body)
+    assert (res["valid"], res["header_valid"]) == (False, True)  # only the body changed
+    tampered_header = raw.replace(b"Subject: Minutes", b"Subject: Invoice")
+    res = _eval(server, tampered_header)
+    assert (res["valid"], res["header_valid"]) == (False, False)
+    assert _eval(server, _unsigned())["header_valid"] is False
+    assert _eval(server, _sign(_unsigned(), selector="slow"))["header_valid"] is None
+
+
+def test_header_only_mode_fetches_nothing_and_says_valid_is_unknown(server):
+    raw = _sign(_unsigned())
+    svc = services(server.server_spec, settings={"dkim_header_only": True})
+    module = Dkim()
+    module.prepare(svc)
+    assert module.wants(_msg(raw), "raw") is False
+    for body_changed in (False, True):
+        data = raw.replace(b"minutes", b"invoice") if body_changed else raw
+        res = _eval(server, data, header_only=True, fetched=False)
+        assert (res["signed"], res["valid"], res["aligned"]) == (True, None, None)
+        assert res["header_valid"] is True  # the body is not looked at in this mode
+        assert "header-only" in res["_why"]["valid"]
+    res = _eval(server, raw.replace(b"Subject: Minutes", b"Subject: X"), header_only=True)
+    assert res["header_valid"] is False
+
+
+def test_header_only_mode_has_its_own_cache_fingerprint(server):
+    fps = []
+    for flag in (False, True):
+        svc = services(server.server_spec, settings={"dkim_header_only": flag})
+        module = Dkim()
+        module.prepare(svc)
+        fps.append(module.fingerprint(svc))
+    assert fps[0] != fps[1]

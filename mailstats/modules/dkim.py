@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import dkim as dkimpy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from mailstats.modules import HEADER, RAW, Module, Value
+from mailstats.modules import HEADER, RAW, Module, Setting, Value
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
@@ -129,15 +129,26 @@ def _classify_false(lookup: _KeyLookup) -> tuple[str, str]:
     return BAD_SIGNATURE, "signature does not match the signed headers"
 
 
-def verify_one(d: dkimpy.DKIM, idx: int, services: Services, truncated: bool) -> SigResult:
-    """Verify signature `idx` of a parsed message and say why it fails."""
+def verify_one(
+    d: dkimpy.DKIM, idx: int, services: Services, truncated: bool, header_only: bool = False
+) -> SigResult:
+    """Verify signature `idx` of a parsed message and say why it fails.
+
+    `header_only` checks the signature over the signed header fields alone: the body hash
+    (bh=) is one of those fields, so a pass proves the signer wrote these headers and that
+    body hash, but not that the body is the one it signed.
+    """
     lookup = _KeyLookup(services)
     domain = ""
     try:
         prep = d.verify_headerprep(idx)
-        if prep:
-            domain = prep[0].get(b"d", b"").decode("utf-8", "replace").strip().lower()
-        ok = bool(d.verify(idx=idx, dnsfunc=lookup))
+        if not prep:
+            return SigResult("", False, MALFORMED, "DKIM-Signature not parseable")
+        sig, include, sig_headers = prep
+        domain = sig.get(b"d", b"").decode("utf-8", "replace").strip().lower()
+        if header_only:
+            sig = {k: v for k, v in sig.items() if k != b"bh"}  # dkimpy skips the body then
+        ok = bool(d.verify_sig(sig, include, sig_headers[idx], lookup))
     except dkimpy.ValidationError as exc:
         text = str(exc)
         domain = domain or _domain_of(d, idx)
@@ -175,17 +186,37 @@ def _domain_of(d: dkimpy.DKIM, idx: int) -> str:
 
 class Dkim(Module):
     name = "dkim"
-    version = "1"
+    version = "2"
     description = "DKIM signatures: present, verifying now, aligned with the From domain."
     needs = frozenset({HEADER, RAW})
-    checks = ("signed", "valid", "aligned")
+    checks = ("signed", "valid", "aligned", "header_valid")
     extras = ("failure",)
     evidence = "now"
     dns_columns = ("valid", "aligned", "failure")
 
+    settings = (
+        Setting(
+            "header_only",
+            bool,
+            False,
+            "Verify the signature over the headers alone and never fetch whole messages "
+            "(for slow links): dkim.valid is then unknown and dkim.header_valid says what "
+            "was checked.",
+        ),
+    )
+
+    def __init__(self) -> None:
+        self.header_only = False
+
+    def prepare(self, services: Services) -> None:
+        self.header_only = bool(services.settings.get("dkim_header_only", False))
+
+    def fingerprint(self, services: Services) -> str:
+        return super().fingerprint(services) + ("-headers" if self.header_only else "")
+
     def wants(self, msg: Message, item: str) -> bool:
         if item == RAW:
-            return bool(msg.raw_header_all("DKIM-Signature"))
+            return not self.header_only and bool(msg.raw_header_all("DKIM-Signature"))
         return False
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
@@ -202,17 +233,44 @@ class Dkim(Module):
                 "signed": False,
                 "valid": False,
                 "aligned": False,
+                "header_valid": False,
                 "failure": None,
                 "_why": {"signed": "no DKIM-Signature header"},
             }
         from_domain = _from_domain(msg)
-        if msg.raw_bytes is None:
+        if self.header_only:
+            signed = self._verify_all(msg.header_bytes, services, False, header_only=True)
+            results = [
+                SigResult(r.domain, None, NOT_FETCHED, "header-only mode: body not fetched")
+                for r in signed
+            ]
+        elif msg.raw_bytes is None:
             results = [SigResult("", None, NOT_FETCHED, "the whole message was not fetched")]
+            signed = self._verify_all(msg.header_bytes, services, False, header_only=True)
         else:
             results = self._verify_all(msg.raw_bytes, services, msg.raw_truncated)
-        return _summarise(results, from_domain, services)
+            signed = [
+                self._header_check(msg.raw_bytes, i, r, services) for i, r in enumerate(results)
+            ]
+        out = _summarise(results, from_domain, services)
+        out["header_valid"], why = _header_verdict(signed)
+        out["_why"]["header_valid"] = why  # type: ignore[index]
+        return out
 
-    def _verify_all(self, raw: bytes, services: Services, truncated: bool) -> list[SigResult]:
+    def _header_check(self, raw: bytes, idx: int, full: SigResult, services: Services) -> SigResult:
+        """The header-signature verdict of a signature already verified on the whole message:
+        the same unless only the body failed."""
+        if full.failure not in (BODY_HASH, TRUNCATED):
+            return full
+        try:
+            d = dkimpy.DKIM(raw, logger=_quiet)
+        except Exception as exc:  # noqa: BLE001
+            return SigResult(full.domain, False, MALFORMED, f"message not parseable: {exc}"[:200])
+        return verify_one(d, idx, services, False, header_only=True)
+
+    def _verify_all(
+        self, raw: bytes, services: Services, truncated: bool, header_only: bool = False
+    ) -> list[SigResult]:
         try:
             d = dkimpy.DKIM(raw, logger=_quiet)
         except Exception as exc:  # noqa: BLE001 - dkimpy's parser raises on odd header lines
@@ -221,7 +279,10 @@ class Dkim(Module):
         if count == 0:
             # The header parser saw one but dkimpy's did not (e.g. an obsolete folded name).
             return [SigResult("", False, MALFORMED, "DKIM-Signature not parseable")]
-        return [verify_one(d, i, services, truncated) for i in range(min(count, MAX_SIGNATURES))]
+        return [
+            verify_one(d, i, services, truncated, header_only)
+            for i in range(min(count, MAX_SIGNATURES))
+        ]
 
 
 def _summarise(
@@ -260,6 +321,17 @@ def _summarise(
         if valid_sigs:
             why["aligned"] = f"no valid signature for {from_domain}"
     return {"signed": True, "valid": valid, "aligned": is_aligned, "failure": failure, "_why": why}
+
+
+def _header_verdict(results: list[SigResult]) -> tuple[bool | None, str]:
+    """Does some signature verify over the signed headers (body not considered)?"""
+    good = [r for r in results if r.valid]
+    if good:
+        return True, "header signature valid: " + ", ".join(f"d={r.domain}" for r in good)
+    undecided = [r for r in results if r.valid is None]
+    if undecided:
+        return None, f"unknown: {undecided[0].detail}"
+    return False, "; ".join(f"d={r.domain or '?'} {r.failure}" for r in results)[:500]
 
 
 def _from_domain(msg: Message) -> str:
