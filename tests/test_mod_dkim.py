@@ -265,3 +265,41 @@ def test_header_only_mode_has_its_own_cache_fingerprint(server):
         module.prepare(svc)
         fps.append(module.fingerprint(svc))
     assert fps[0] != fps[1]
+
+
+def test_header_only_setting_end_to_end_fetches_no_message_whole(tmp_path):
+    """`[modules.dkim] header_only = true` in the accounts file: no raw fetch at all."""
+    import mailbox
+
+    from mailstats.accounts.config import parse_config
+    from mailstats.run.engine import Engine
+    from mailstats.stats.manifest import manifest
+
+    mb = mailbox.mbox(tmp_path / "INBOX.mbox")
+    for subject in ("a", "b", "c"):
+        mb.add(_sign(_unsigned(subject=subject)))
+    mb.add(_unsigned(subject="plain"))
+    mb.flush()
+    mb.close()
+    runs = {}
+    for header_only in (False, True):
+        cfg = parse_config(
+            {
+                "settings": {
+                    "modules": ["dkim"],
+                    "dns_servers": ["127.0.0.1:9"],
+                    "dns_timeout": 0.2,
+                    "cache": str(tmp_path / f"c{header_only}.sqlite"),
+                    "analysis_workers": 0,
+                },
+                "modules": {"dkim": {"header_only": header_only}},
+                "accounts": [{"name": "a", "path": str(tmp_path), "ham": ["INBOX"]}],
+            }
+        )
+        result = Engine(cfg).run()
+        runs[header_only] = (result.accounts[0].folders[0].counts, manifest(result, []))
+    full, header = runs[False], runs[True]
+    assert full[1]["module_cost"]["_fetch"]["raw"] == 3
+    assert "raw" not in header[1]["module_cost"]["_fetch"]
+    assert header[0]["dkim.signed"] == [3, 4]
+    assert header[0]["dkim.valid"] == [0, 1]  # the unsigned one is decidably not valid
