@@ -7,11 +7,15 @@ server fixture is skipped with the reason, so a laptop without Dovecot still run
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+#: No test ever opens a window on a real display (the GUI tests run on Qt's offscreen one).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `from fixtures.generator import ...` in tests

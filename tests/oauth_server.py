@@ -62,6 +62,26 @@ class OAuthServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def account(self, user: str, **kw: Any) -> Any:
+        """An OAuth2 IMAP account "olga" signing in at this server (`kw` overrides)."""
+        from mailstats.accounts.config import Account
+
+        fields = dict(
+            name="olga",
+            host="127.0.0.1",
+            port=143,
+            security="none",
+            username=user,
+            auth="oauth2",
+            client_id=self.client_id,
+            auth_url=f"{self.url}/authorize",
+            token_url=f"{self.url}/token",
+            device_url=f"{self.url}/devicecode",
+            scopes=["imap", "offline_access"],
+            ham=["INBOX"],
+        )
+        return Account(**{**fields, **kw})
+
     def start(self) -> OAuthServer:
         server = self
 

@@ -9,7 +9,6 @@ backend that always fails, so nothing here touches the real user's settings or k
 from __future__ import annotations
 
 import csv
-import os
 import stat
 import threading
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt  # noqa: E402

@@ -3,12 +3,10 @@ Wilson interval, and nothing invented where no message was decided."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from hypothesis import given, settings  # noqa: E402

@@ -5,13 +5,11 @@ Numbers here are worked out by hand from the summary rows written in each test.
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtCore", reason="PySide6 is not installed")
 
 from PySide6.QtCore import Qt  # noqa: E402

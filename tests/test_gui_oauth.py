@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import threading
 import urllib.request
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from oauth_server import OAuthServer, oauth_stack_for  # noqa: E402
@@ -185,18 +183,7 @@ def test_revoked_sign_in_says_sign_in_again_and_signs_in(
 ) -> None:
     server, dovecot = oauth_stack
     store, visited = tokens
-    acct = Account(
-        name="olga",
-        host="127.0.0.1",
-        port=dovecot.port,
-        security="none",
-        username=USER,
-        auth="oauth2",
-        client_id=server.client_id,
-        auth_url=f"{server.url}/authorize",
-        token_url=f"{server.url}/token",
-        ham=["INBOX"],
-    )
+    acct = server.account(USER, port=dovecot.port, device_url="", scopes=[])
     _, refresh = server.issue(USER)
     store.set(token_key(acct), json.dumps({"refresh_token": refresh}))
     server.revoke(refresh)  # withdrawn at the provider since the last run

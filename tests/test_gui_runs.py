@@ -7,14 +7,12 @@ from __future__ import annotations
 
 # ruff: noqa: F811 - the fixtures imported from test_gui are used by name
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from PySide6.QtCore import Qt  # noqa: E402

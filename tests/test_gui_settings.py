@@ -6,13 +6,11 @@ with nothing mapped yet are listed (that listing is how the user decides the map
 from __future__ import annotations
 
 # ruff: noqa: F811 - the fixtures imported from test_gui are used by name
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from PySide6.QtCore import Qt  # noqa: E402

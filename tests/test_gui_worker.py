@@ -8,14 +8,12 @@ once, for jobs that finish, fail, or finish before the thread's event loop is ev
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is not installed")
 
 from PySide6.QtCore import QObject  # noqa: E402

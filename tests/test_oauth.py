@@ -54,22 +54,7 @@ def authz():
 
 
 def account(server: OAuthServer, **kw) -> Account:
-    base = dict(
-        name="olga",
-        host="127.0.0.1",
-        port=143,
-        security="none",
-        username=USER,
-        auth="oauth2",
-        client_id=server.client_id,
-        auth_url=f"{server.url}/authorize",
-        token_url=f"{server.url}/token",
-        device_url=f"{server.url}/devicecode",
-        scopes=["imap", "offline_access"],
-        ham=["INBOX"],
-    )
-    base.update(kw)
-    return Account(**base)
+    return server.account(USER, **kw)
 
 
 def signed_in(server: OAuthServer, acct: Account) -> tuple[MemoryStore, str]:

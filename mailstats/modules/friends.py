@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, Value
+from mailstats.modules.sent_index import SentIndexModule
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
-    from mailstats.services import Services
+    from mailstats.services import SentIndex
 
 
-class FriendsModule(Module):
+class FriendsModule(SentIndexModule):
     name = "friends"
     version = "1"
     description = "The From address is a recipient of a message in the sent folders"
     needs = frozenset({HEADER})
     checks = ("from_friend",)
-    uses_sent_index = True
-    evidence = "message"
 
-    def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
-        index = services.sent_index
-        if index is None:
-            return {"from_friend": None, "_why": {"from_friend": "no sent folder"}}
+    def judge(self, msg: Message, index: SentIndex) -> dict[str, Value | dict]:
         addr = msg.from_address
         if addr is None or not addr.addr:
             return {"from_friend": None, "_why": {"from_friend": "no usable From address"}}

@@ -9,26 +9,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailstats.mail.addresses import parse_msgid_list
-from mailstats.modules import HEADER, Module, Value
+from mailstats.modules import HEADER, Value
+from mailstats.modules.sent_index import SentIndexModule
 
 if TYPE_CHECKING:
     from mailstats.mail.message import Message
-    from mailstats.services import Services
+    from mailstats.services import SentIndex
 
 
-class ReplyModule(Module):
+class ReplyModule(SentIndexModule):
     name = "reply"
     version = "1"
     description = "In-Reply-To / References name a message from the sent folders"
     needs = frozenset({HEADER})
     checks = ("in_reply_to_sent",)
-    uses_sent_index = True
-    evidence = "message"
 
-    def evaluate(self, msg: Message, services: Services) -> dict[str, Value | dict]:
-        index = services.sent_index
-        if index is None:
-            return {"in_reply_to_sent": None, "_why": {"in_reply_to_sent": "no sent folder"}}
+    def judge(self, msg: Message, index: SentIndex) -> dict[str, Value | dict]:
         ids: list[str] = []
         for name in ("In-Reply-To", "References"):
             for value in msg.raw_header_all(name):

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from mailstats.accounts.config import Account, Config, resolve_password
@@ -394,29 +395,26 @@ class Engine:
         header_bytes = 0
         yielded: set[int] = set()
         self._missing.pop((acct.name, folder), None)
-        for item in source.fetch_headers(plan.new):
-            batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
-            header_bytes += len(item.header)
-            if len(batch) >= EVAL_BATCH or header_bytes >= EVAL_BATCH_BYTES:
-                self._add_cost(FETCH, header_bytes=header_bytes, headers=len(batch))
-                header_bytes = 0
-                if store:
-                    self.cache.put_messages(acct.name, folder, batch)
-                done += len(batch)
-                self._progress(Progress(acct.name, folder, "sync", done, total))
-                yielded.update(r[0] for r in batch)
-                yield batch
-                batch = []
-                if self._cancel.is_set():
-                    return
-        if batch:
+        # a None after the last header delivers the last, partial batch
+        for item in chain(source.fetch_headers(plan.new), [None]):
+            if item is not None:
+                batch.append((item.uid, item.header, parts_to_json(item.parts), item.size))
+                header_bytes += len(item.header)
+                if len(batch) < EVAL_BATCH and header_bytes < EVAL_BATCH_BYTES:
+                    continue
+            elif not batch:
+                break
             self._add_cost(FETCH, header_bytes=header_bytes, headers=len(batch))
+            header_bytes = 0
             if store:
                 self.cache.put_messages(acct.name, folder, batch)
             done += len(batch)
             self._progress(Progress(acct.name, folder, "sync", done, total))
             yielded.update(r[0] for r in batch)
             yield batch
+            batch = []
+            if item is not None and self._cancel.is_set():
+                return
         # listed by the server, not returned even when asked alone, and not expunged since
         gone = set(getattr(source, "gone", ())) & set(plan.new)
         self._missing[(acct.name, folder)] = (len(set(plan.new) - yielded - gone), len(gone))

@@ -109,7 +109,9 @@ def merge(config: Config, parts: list[tuple[Account, RunResult | None, str]]) ->
             ModuleSnapshot(
                 m.name, m.version, tuple(m.checks), tuple(m.extras), m.evidence, plots=m.plots
             )
-            for m in select_modules(available_modules(), config.settings.modules)
+            for m in select_modules(
+                available_modules(), config.settings.modules, config.settings.module_tables
+            )
         ]
     return RunResult(
         accounts=accounts,
