@@ -192,7 +192,7 @@ class Dkim(Module):
     checks = ("signed", "valid", "aligned", "header_valid")
     extras = ("failure",)
     evidence = "now"
-    dns_columns = ("valid", "aligned", "failure")
+    dns_columns = ("valid", "aligned", "header_valid", "failure")
 
     settings = (
         Setting(
