@@ -397,8 +397,11 @@ def _walk(bs: Any, section: str, out: list[MimePart], depth: int) -> None:
 # non-literal text, with literals taken as they come from imaplib, does the same job in a
 # fraction of the time. The command still goes through the read-only guard.
 
-_TOKEN = re.compile(
-    rb'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|\{(\d+)\}\s*$|([^\s()"\[]+(?:\[[^\]]*\](?:<\d+>)?)?))'
+#: One token of a FETCH response; any other character is group 6, so finditer skips nothing
+#: unseen (a stray quote or bracket makes the response unreadable).
+_TOKENS = re.compile(
+    rb'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|\{(\d+)\}\s*$|([^\s()"\[]+(?:\[[^\]]*\](?:<\d+>)?)?)'
+    rb"|(\S))"
 )
 _FETCH_START = re.compile(rb"^\d+ \(")  # imaplib has already stripped "* " and "FETCH"
 _UNQUOTE = re.compile(rb"\\(.)")
@@ -500,81 +503,76 @@ def _split_responses(data: list[Any]) -> Iterator[list[bytes | tuple[bytes, byte
 
 
 def _parse_response(pieces: list[bytes | tuple[bytes, bytes]]) -> dict[bytes, Any]:
-    tokens: list[Any] = []
+    """One FETCH response ("SEQ (KEY value ...)") as {KEY: value}, in one pass.
+
+    Tokens are read and the nested lists built in the same loop (the fetching process's
+    busiest code: a BODYSTRUCTURE is a hundred tokens). What comes before the first "(" is
+    the sequence number; what follows the list's end is read (garbage still fails) and
+    dropped. A list nested deeper than MAX_NESTING becomes None: 20,000 nested parentheses
+    cost a scan, not a RecursionError. Raises ValueError on text that is not IMAP.
+    """
+    tokens = _TOKENS.finditer
+    unquote = _UNQUOTE.sub
+    stack: list[list[Any]] = []
+    state = 0  # 0: before the list, 1: inside it, 2: after it
+    skip = 0
+    top: list[Any] = []
     for piece in pieces:
         text, literal = (piece[0], piece[1]) if isinstance(piece, tuple) else (piece, None)
-        pos = 0
-        n = len(text)
-        while pos < n:
-            m = _TOKEN.match(text, pos)
-            if m is None or m.end() == pos:
-                if text[pos:].strip():
-                    raise ValueError("unexpected text in FETCH response")
-                break
-            pos = m.end()
-            if m.group(1):
-                tokens.append(b"(")
-            elif m.group(2):
-                tokens.append(b")")
-            elif m.group(3) is not None:
-                tokens.append(("q", _UNQUOTE.sub(rb"\1", m.group(3))))
-            elif m.group(4) is not None:
-                tokens.append(("l", literal if literal is not None else b""))
+        for m in tokens(text):
+            kind = m.lastindex
+            if kind == 6:
+                raise ValueError("unexpected text in FETCH response")
+            if kind == 4:  # a literal: its bytes came with this piece
+                value: Any = literal if literal is not None else b""
                 literal = None
+            elif state != 1:
+                if kind == 1 and state == 0:
+                    state = 1
+                    stack = [top]
+                continue
+            elif kind == 1:
+                if skip:
+                    skip += 1
+                elif len(stack) > MAX_NESTING:
+                    skip = 1
+                else:
+                    stack.append([])
+                continue
+            elif kind == 2:
+                if skip:
+                    skip -= 1
+                    if not skip:
+                        stack[-1].append(None)
+                    continue
+                done = stack.pop()
+                if not stack:
+                    state = 2
+                else:
+                    stack[-1].append(tuple(done))
+                continue
+            elif kind == 3:
+                value = unquote(rb"\1", m.group(3))
             else:
-                tokens.append(m.group(5))
-    # tokens: SEQ FETCH ( key value key value ... )
-    start = tokens.index(b"(")
-    value, _end = _build(tokens, start + 1)
+                tok = m.group(5)
+                if tok.isdigit():
+                    value = int(tok) if len(tok) <= 20 else tok
+                elif tok.upper() == b"NIL":
+                    value = None
+                else:
+                    value = tok
+            if state == 1 and not skip:
+                stack[-1].append(value)
+    if state == 0:
+        raise ValueError("no list in FETCH response")
+    if state == 1:  # unclosed lists close at the end
+        if skip:
+            stack[-1].append(None)
+        while len(stack) > 1:
+            done = stack.pop()
+            stack[-1].append(tuple(done))
     out: dict[bytes, Any] = {}
-    for key, val in zip(value[0::2], value[1::2], strict=False):
+    for key, val in zip(top[0::2], top[1::2], strict=False):
         if isinstance(key, bytes):
             out[key.upper()] = val
     return out
-
-
-def _build(tokens: list[Any], i: int) -> tuple[tuple, int]:
-    """The list that starts at `i` (just after its "("), without recursion.
-
-    A list nested deeper than MAX_NESTING becomes None: 20,000 nested parentheses cost a
-    scan, not a RecursionError.
-    """
-    stack: list[list[Any]] = [[]]
-    skip = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        i += 1
-        if skip:
-            if tok == b"(":
-                skip += 1
-            elif tok == b")":
-                skip -= 1
-                if not skip:
-                    stack[-1].append(None)
-            continue
-        if tok == b"(":
-            if len(stack) > MAX_NESTING:
-                skip = 1
-            else:
-                stack.append([])
-            continue
-        if tok == b")":
-            done = tuple(stack.pop())
-            if not stack:
-                return done, i
-            stack[-1].append(done)
-            continue
-        if isinstance(tok, tuple):
-            stack[-1].append(tok[1])
-        elif tok.isdigit():
-            stack[-1].append(int(tok) if len(tok) <= 20 else tok)
-        elif tok.upper() == b"NIL":
-            stack[-1].append(None)
-        else:
-            stack[-1].append(tok)
-    if skip:
-        stack[-1].append(None)
-    while len(stack) > 1:
-        done = tuple(stack.pop())
-        stack[-1].append(done)
-    return tuple(stack[0]), i
