@@ -1,7 +1,7 @@
 """Run `python -m mailstats` as a child process, the way a user does, and look at it.
 
 The hostile-file tests go through the real entry point: exit code, stderr (never a
-traceback), peak memory (os.wait4's ru_maxrss of the child) and the files around it.
+traceback), peak memory (the child's own VmHWM, written as it exits) and the files around it.
 The child's cache and log folders point into the test's tmp folder, never the user's.
 """
 
@@ -49,9 +49,9 @@ def run_child(
     args: list[str], home: Path, *, code: str | None = None, timeout: float = 120, **env: str
 ) -> Child:
     """`python -m mailstats ARGS` (or `python -c CODE ARGS`); peak RSS of the child in MB."""
-    cmd = (
-        [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "mailstats", *args]
-    )
+    hwm = home / "child.peak-kb"
+    hwm.unlink(missing_ok=True)
+    cmd = [sys.executable, "-c", code or _PEAK, *([] if code else [str(hwm)]), *args]
     out, err = home / "child.stdout", home / "child.stderr"
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(cmd, cwd=home, stdout=fo, stderr=fe, env=child_env(home, **env))
@@ -61,12 +61,30 @@ def run_child(
             proc.kill()
             proc.wait()
             raise
+    # VmHWM, not ru_maxrss: Linux carries the parent's high-water mark over fork and exec,
+    # so a child of a big pytest process would report pytest's size.
+    peak_kb = int(hwm.read_text()) if hwm.exists() else usage.ru_maxrss
     return Child(
         os.waitstatus_to_exitcode(status),
         out.read_text(errors="replace"),
         err.read_text(errors="replace"),
-        usage.ru_maxrss / 1024,
+        peak_kb / 1024,
     )
+
+
+#: `python -m mailstats ARGS` that writes its own peak RSS (VmHWM, KiB) to a file as it exits.
+_PEAK = """
+import runpy, sys
+hwm_file = sys.argv.pop(1)
+sys.argv[0] = "mailstats"
+try:
+    runpy.run_module("mailstats", run_name="__main__", alter_sys=True)
+finally:
+    with open("/proc/self/status") as fh:
+        hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(hwm_file, "w") as fh:
+        fh.write(hwm)
+"""
 
 
 def _wait4(proc: subprocess.Popen, timeout: float) -> tuple[int, int, os.struct_rusage]:
