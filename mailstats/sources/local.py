@@ -96,13 +96,6 @@ class _Mbox:
     def fileno(self) -> int:
         return self._fh.fileno()
 
-    def get_bytes(self, key: int) -> bytes:
-        """A whole message, as the mailbox module returns it (tests compare the two); the
-        source itself reads messages through `body_range`, never whole."""
-        start, stop = self.body_range(key)
-        self._fh.seek(start)
-        return self._fh.read(stop - start)
-
     def keys(self) -> list[int]:
         return list(range(len(self._toc)))
 
