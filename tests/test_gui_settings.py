@@ -41,6 +41,7 @@ EVERY_SETTING = {
     "dns_cache": '"dns-only.sqlite"',
     "imap_timeout": "45",
     "imap_command_timeout": "90.5",
+    "dkim_header_only": "true",
 }
 
 
