@@ -2,13 +2,15 @@
 """Render each screen of the desktop app to docs/screenshots/*.png.
 
 Usage: python scripts/screenshots.py [--out docs/screenshots] [--platform offscreen|xvfb]
+                                     [--size 1280x800]
 
 The window runs on a generated mailbox (fixtures/generator.py, 2,300 messages so the run
 screen has batches to show) with DNS answered by a private dnsmasq when one can be started
 (tests/servers.py), otherwise with the DNS modules off. Each screen is captured with
 `QWidget.grab()`, which renders the widget itself and needs no window system. With
-`--platform xvfb` the app runs on a real X server (Xvfb :99, started here and stopped by
-pid); grab() is still used because ImageMagick's `import` is usually not installed.
+`--platform xvfb` the app runs on a real X server (Xvfb on a free display, started here and
+stopped by pid); grab() is still used because ImageMagick's `import` is usually not
+installed. `--size` is the window's size (the README shows 1280x800 and 1920x1080).
 Nothing here touches the real user's settings, keyring or cache.
 """
 
@@ -29,22 +31,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-SIZE = (1180, 760)
+SIZE = (1280, 800)
 
 
-def start_xvfb() -> subprocess.Popen[bytes] | None:
+def start_xvfb(size: tuple[int, int]) -> subprocess.Popen[bytes] | None:
     xvfb = shutil.which("Xvfb")
     if not xvfb:
         return None
+    n = 99
+    while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
+        n += 1
     proc = subprocess.Popen(
-        [xvfb, ":99", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        [xvfb, f":{n}", "-screen", "0", f"{size[0] + 80}x{size[1] + 80}x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.0)
+    for _ in range(50):
+        if Path(f"/tmp/.X11-unix/X{n}").exists() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
     if proc.poll() is not None:
         return None
-    os.environ["DISPLAY"] = ":99"
+    os.environ["DISPLAY"] = f":{n}"
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     return proc
 
@@ -53,7 +61,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--platform", choices=("offscreen", "xvfb"), default="offscreen")
+    ap.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     args = ap.parse_args()
+    global SIZE
+    w, _, h = args.size.partition("x")
+    SIZE = (int(w), int(h))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="mailstats-shots-"))
@@ -61,7 +73,7 @@ def main() -> int:
     os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
     os.environ["XDG_DATA_HOME"] = str(tmp / "data")
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
-    xvfb = start_xvfb() if args.platform == "xvfb" else None
+    xvfb = start_xvfb(SIZE) if args.platform == "xvfb" else None
     if xvfb is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
@@ -183,7 +195,12 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
 
     win.go("Modules")
     if dns is not None:
+        from fixtures.generator import DNSBL_BLOCKED_ZONE, DNSBL_ZONES
+
         win.modules.dns.setText(dns.server_spec)
+        # the blocklists the generated zone answers for (the default ones are not in it)
+        win.modules.zones.setText(", ".join(z for z in DNSBL_ZONES if z != DNSBL_BLOCKED_ZONE))
+        win.modules.zones.editingFinished.emit()
     else:
         for m in win.registry.modules:
             if getattr(m, "evidence", "") == "now":

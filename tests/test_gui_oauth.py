@@ -286,6 +286,7 @@ def test_progress_counts_messages_and_finished_accounts(qtbot: Any, isolated: Pa
         page.folder_label.text()
     )
     assert (page.folder_bar.value(), page.folder_bar.maximum()) == (500, 1200)
+    assert page.folder_bar.text() == "500 / 1,200"
     assert page.overall.value() == int((1 + 500 / 1200) / 6 * 1000)
     # "home" fails before Junk: the account counts as finished, the folder bar is untouched
     page.on_progress(Progress("home", "", "finished", 1, 1, "failed"))

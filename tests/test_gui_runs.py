@@ -20,17 +20,23 @@ from test_gui import close_window, isolated, make_window  # noqa: E402, F401
 
 from mailstats.cli import demo_dir  # noqa: E402
 from mailstats.gui import results as results_module  # noqa: E402
+from mailstats.gui.main_window import STEPS  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
 ROLE_OF = {"INBOX": "ham", "Junk": "spam", "Sent": "sent"}
 
 
-def run_demo(qtbot: Any, win: Any) -> Any:
-    win.go("Run")
+def run_demo(qtbot: Any, win: Any, from_accounts: bool = False) -> Any:
     before = win.results.outcome
-    assert win.run.demo_button.isEnabled()
-    qtbot.mouseClick(win.run.demo_button, Qt.MouseButton.LeftButton)
+    if from_accounts:  # the first screen a new user sees has the button too
+        win.go("Accounts")
+        qtbot.mouseClick(win.accounts.demo_button, Qt.MouseButton.LeftButton)
+        assert win.nav.currentRow() == STEPS.index("Run")
+    else:
+        win.go("Run")
+        assert win.run.demo_button.isEnabled()
+        qtbot.mouseClick(win.run.demo_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
         lambda: win.results.outcome is not None and win.results.outcome is not before,
         timeout=120000,
@@ -54,7 +60,7 @@ def test_demo_in_the_window_is_mailstats_demo(qtbot: Any, isolated: Path) -> Non
     }
     assert len(expected) >= 75  # every check of every folder (75 when this was written)
     win = make_window(qtbot, isolated)
-    outcome = run_demo(qtbot, win)
+    outcome = run_demo(qtbot, win, from_accounts=True)
     got = counts_of(outcome)
     assert {k: got.get(k) for k in expected} == expected
     # the network checks answered from the snapshot: not "unknown" everywhere

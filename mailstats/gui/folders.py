@@ -79,7 +79,8 @@ class FoldersPage(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(2, 130)
         header.setStretchLastSection(False)
-        header.resizeSection(3, 160)
+        # the server's flags in full (e.g. "\\HasNoChildren \\Junk"), never cut off
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setAlternatingRowColors(True)
         layout.addWidget(self.tree, 1)
         help_label = QLabel(ROLE_HELP)
@@ -166,6 +167,7 @@ class FoldersPage(QWidget):
             item.setText(1, "" if n is None else f"{n:,}")
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setText(3, " ".join(f.flags))
+            item.setToolTip(3, " ".join(f.flags))
             if f.name not in items:
                 (parent.addChild(item) if parent else self.tree.addTopLevelItem(item))
                 items[f.name] = item

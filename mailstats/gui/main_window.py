@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
             if hasattr(page, "error"):
                 page.error.connect(self.show_error)
         self.accounts.changed.connect(self._accounts_changed)
+        self.accounts.demo_requested.connect(self.open_demo)
         self.folders.changed.connect(self.run.refresh_accounts)
         self.folders.changed.connect(self.accounts.refresh)
         self.run.finished.connect(self._run_finished)
@@ -146,6 +147,10 @@ class MainWindow(QMainWindow):
             self.folders.load(force=True)
         else:
             self.folders.loaded_for = ""
+
+    def open_demo(self) -> None:
+        self.go("Run")
+        self.run.start_demo()
 
     def _shortcut_run(self) -> None:
         self.go("Run")

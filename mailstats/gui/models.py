@@ -102,17 +102,18 @@ def _fmt_pct(value: float | None) -> str:
 class ResultsModel(QAbstractTableModel):
     """Checks × roles: matched / applicable and %, ham and spam side by side."""
 
+    # Short, three-line headers: all ten columns fit a 1280-pixel window (Sent included).
     HEADERS = [
         "Check",
-        "Ham matched\n/ applicable",
+        "Ham\nmatched /\napplicable",
         "Ham\n%",
-        "Spam matched\n/ applicable",
+        "Spam\nmatched /\napplicable",
         "Spam\n%",
-        "Gap\n|ham − spam|",
+        "Gap\n(points)",
         "Info gain\n(bits)",
-        "Sent matched\n/ applicable",
+        "Sent\nmatched /\napplicable",
         "Sent\n%",
-        "Rank score\n(bits, conservative)",
+        "Rank\nscore\n(bits)",
     ]
     COL_CHECK, COL_HAM, COL_HAM_PCT, COL_SPAM, COL_SPAM_PCT = 0, 1, 2, 3, 4
     COL_DELTA, COL_GAIN, COL_SENT, COL_SENT_PCT, COL_RANK = 5, 6, 7, 8, 9
@@ -142,6 +143,8 @@ class ResultsModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.DisplayRole:
                 return self.HEADERS[section]
             if role == Qt.ItemDataRole.ToolTipRole:
+                if section == self.COL_DELTA:
+                    return "|ham % − spam %|: how far apart the two rates are, in points"
                 if section == self.COL_GAIN:
                     return "How much knowing this check tells about ham vs spam (higher is better)"
                 if section == self.COL_RANK:

@@ -295,6 +295,7 @@ class RunPage(QWidget):
             self._log(f"{p.account}/{p.folder}: done, {p.total:,} messages")
             self.folder_bar.setRange(0, max(p.total, 1))
             self.folder_bar.setValue(max(p.total, 1))
+            self.folder_bar.setFormat(f"{p.total:,} / {p.total:,}")
             nxt = tracker.next_folder(p.account, p.folder)
             # a warm re-run sends nothing else for a folder with no new mail: name the next
             # folder now, never leave the finished one's "0 of 0" on screen
@@ -315,6 +316,7 @@ class RunPage(QWidget):
         words = PHASE_WORDS[p.phase]
         self.folder_bar.setRange(0, max(p.total, 1))
         self.folder_bar.setValue(p.done if p.total else 1)
+        self.folder_bar.setFormat(f"{p.done:,} / {p.total:,}")  # separators, like the labels
         # both phases count messages: headers fetched, messages analysed
         text = f"{words} in {p.account}/{p.folder}: {p.done:,} of {p.total:,} messages"
         phase_left = tracker.phase_left(p)
