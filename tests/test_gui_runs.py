@@ -149,11 +149,6 @@ def test_report_describes_the_results_on_screen(qtbot: Any, isolated: Path) -> N
     close_window(win)
 
 
-@pytest.mark.xfail(
-    reason="module instances keep run state across runs (44 -> 88 DNSBL listed): fixed at the "
-    "root by giving each run fresh module instances, not yet on this branch",
-    strict=False,
-)
 def test_second_run_with_the_windows_own_modules_counts_the_same(
     qtbot: Any, isolated: Path
 ) -> None:

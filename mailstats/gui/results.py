@@ -343,24 +343,33 @@ class ResultsPage(QWidget):
         if key in self.tables:
             self.apply_filter()
             return
-        results, lock = self.outcome.results, self.lock
+        outcome, lock = self.outcome, self.lock
+        results = outcome.results
 
         def job() -> Any:
             with lock:
                 return results.table_for(fr)
 
+        self.messages.set_table(None)  # never another run's or folder's rows meanwhile
+        self.wanted = self.shown = None
+        self.header_text.clear()
+        self.why_text.clear()
         self.count_label.setText("loading…")
         w = worker.CallWorker(job)
         worker.start(
             w,
             self,
-            done=lambda table: self._table_loaded(key, table),
+            done=lambda table: self._table_loaded(outcome, key, table),
             failed=lambda t: self.error.emit(f"Could not load {fr.folder}: {t}"),
         )
 
-    def _table_loaded(self, key: tuple[str, str], table: Any) -> None:
+    def _table_loaded(self, outcome: Any, key: tuple[str, str], table: Any) -> None:
+        if outcome is not self.outcome:
+            return  # a run finished meanwhile: this table belongs to the one before
         self.tables[key] = table
-        self.apply_filter()
+        fr = self.folder_box.currentData()
+        if fr is not None and (fr.account, fr.folder) == key:
+            self.apply_filter()
 
     def apply_filter(self) -> None:
         fr = self.folder_box.currentData()
