@@ -140,12 +140,12 @@ def test_app_mode_accepts_no_accounts_and_unmapped_ones(tmp_path: Path) -> None:
 def test_dump_config_round_trips_table_settings() -> None:
     """Table-valued settings (dns_budgets) and any text (control characters too) come back
     from the file the app writes exactly as they went in."""
-    from hypothesis import given, settings
+    from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from mailstats.accounts.config import Account, Config, dump_config, parse_config
 
-    @settings(derandomize=True, max_examples=200)
+    @settings(derandomize=True, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
     @given(
         st.dictionaries(st.text(min_size=1, max_size=12), st.integers(0, 10**9), max_size=5),
         st.text(max_size=20),
