@@ -162,3 +162,24 @@ def test_share_errors_are_usage_errors(tmp_path: Path, capsys) -> None:
     assert main(["share", str(tmp_path), "--out", str(tmp_path / "x.zip"), "--yes"]) == 2
     err = capsys.readouterr().err
     assert "no summary.csv" in err and "Traceback" not in err
+
+
+def test_one_account_of_several(tmp_path: Path) -> None:
+    from test_report import make_results
+
+    from mailstats.study.bundle import BundleError
+
+    msgs = [
+        {"account": a, "folder": "INBOX", "role": "ham", "uid": str(i), "c.x": "1",
+         "datetime.hour": "5"}
+        for a, n in (("first", 3), ("second", 5))
+        for i in range(n)
+    ]  # fmt: skip
+    d = make_results(tmp_path / "r", msgs, ["c.x"], ["datetime.hour"])
+    data = build_bundle(d, account="second").data
+    assert data["accounts"] == 1
+    assert [(c["folder"], c["total"]) for c in data["counts"]] == [("ham-1", 5)]
+    assert data["hours"]["c.x"]["ham"]["matched"][5] == 5
+    assert build_bundle(d).data["accounts"] == 2
+    with pytest.raises(BundleError, match="no account named 'third'"):
+        build_bundle(d, account="third")
