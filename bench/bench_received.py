@@ -6,7 +6,7 @@ For every regex path of mailstats/mail/received.py there is a generated worst ca
 shape that makes that pattern, or the code around it, do the most work). Each is timed two
 ways, best of --repeat: the whole `parse_received` call, and the pattern alone applied to the
 full input exactly as the parser applies it, at 1/4 of the size too, so the ratio shows the
-growth (about 4 when linear, 16 when quadratic). Then the mean cost per header on the
+growth (about 4 when linear, 16 when quadratic). Then the mean CPU time per header on the
 generated fixture mailbox and on ../shared/corpus when present. Prints one JSON object.
 tests/test_received_linear.py runs the same cases with loose bounds.
 """

@@ -90,6 +90,7 @@ _KW = r"(?:from|by|via|with|id|for)(?![^\s()])"
 # nothing is ever re-scanned.
 _TOKEN = re.compile(r"(" + _KW + r")|((?:(?!" + _KW + r")[^\s()]++\s*+)++)", re.I)
 _PAREN = re.compile(r"[()]")
+_BY = frozenset(("by", "By", "bY", "BY"))
 _LINE = re.compile(r"(\((?:[^()]++|\((?:[^()]++|\([^()]*+\))*+\))*+\))|" + _TOKEN.pattern, re.I)
 # A genuine Received line is well under 4 KiB: Postfix and Sendmail take a HELO of at most
 # 2 KiB (their command-line limit) and Exim rejects one that is not a host name. Of a longer
@@ -321,7 +322,7 @@ def _clauses(main: str) -> dict[str, list]:
     HELO holds stays in the from part.
     """
     tokens = _tokens(main)
-    by_at = [i for i, (_, kw, _) in enumerate(tokens) if kw and kw.lower() == "by"]
+    by_at = [i for i, token in enumerate(tokens) if token[1] in _BY]
     real_by = by_at[0] if by_at else -1
     if len(by_at) > 1:
         after = [i for i, (_, kw, _) in enumerate(tokens) if i > by_at[0] and kw.lower() == "with"]
