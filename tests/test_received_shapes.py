@@ -190,6 +190,7 @@ def test_shapes(header, ip, helo, rdns):
         ("by mx.example.org, with ESMTP id A", "mx.example.org"),
         ("by postmaster@mx.example.org with ESMTP id A", "mx.example.org"),
         ("by mx.example.org with ESMTP by AntispamTT id A", "mx.example.org"),
+        ("by mx.example.org by uid 89 with qmail-scanner-1.14", "mx.example.org"),
     ],
 )
 def test_by_host_is_a_host(by_part, by):

@@ -323,6 +323,10 @@ def _clauses(main: str) -> dict[str, list]:
     """
     tokens = _tokens(main)
     by_at = [i for i, token in enumerate(tokens) if token[1] in _BY]
+    if len(by_at) > 1:
+        # qmail-scanner: "from x by host by uid 89 with qmail-scanner-1.14".
+        by_at = [i for i in by_at if not tokens[i + 1 : i + 2] or tokens[i + 1][2][:4] != "uid "]
+        by_at = by_at or [i for i, token in enumerate(tokens) if token[1] in _BY][:1]
     real_by = by_at[0] if by_at else -1
     if len(by_at) > 1:
         after = [i for i, (_, kw, _) in enumerate(tokens) if i > by_at[0] and kw.lower() == "with"]
