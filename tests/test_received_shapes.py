@@ -246,11 +246,19 @@ _WORD = st.one_of(
             "[",
             "]",
             ":",
+            ";",
+            "from",
+            "by",
+            "with",
+            "id",
+            "for",
+            "via",
+            "by y with POP3",
         ]
     ),
 )
-# A HELO argument as a client can send it: words (literals in every shape), spaces and
-# balanced parentheses; no ";" and no RFC 5321 clause keywords (see docs/reliability.md).
+# A HELO argument as a client can send it: words (literals in every shape, place-holders,
+# clause keywords, ";"), spaces, and parentheses nested to any depth.
 _HELO = st.recursive(
     st.lists(_WORD, min_size=1, max_size=4).map(" ".join),
     lambda inner: st.one_of(
@@ -283,6 +291,8 @@ _TEMPLATES = [
     "vger.example.org with ESMTP id S1",
     "from {h} (81.2.69.142) by mx.example.org (10.0.0.1) with Microsoft SMTP Server id 15.2",
     "from {h} ([81.2.69.142]) by mx.example.org with Microsoft SMTPSVC(10.0.1)",
+    "from {h} (unknown [81.2.69.142]) by mx.example.org (Postfix) with ESMTP id A1 for "
+    "<u@example.org>",
 ]
 
 

@@ -339,7 +339,7 @@ def _clauses(main: str) -> dict[str, list]:
     for index, (comment, keyword, words) in enumerate(tokens):
         if keyword:
             text = keyword.lower()
-            if current_kw == "from" and index < real_by and text != "from":
+            if current_kw == "from" and index < real_by:
                 # A keyword inside the sender's HELO: it and its value are the HELO's text.
                 current = clauses["from"]
                 current[1].append(("x", text))
