@@ -212,12 +212,14 @@ class RunPage(QWidget):
                 "and type the password, then run again."
             )
             return False
-        try:
-            engine = self.make_engine()
-        except (ValueError, OSError) as exc:
-            self.error.emit(f"Cannot start: {exc}")
-            return False
-        return self._launch(engine, accounts)
+        from mailstats.sources import open_source
+
+        store = self.store
+        return self._launch(
+            self.make_engine,
+            accounts,
+            sources=lambda a, pw: open_source(a, store.password_for(a, pw)),
+        )
 
     def start_demo(self) -> bool:
         """The bundled demo, exactly as `mailstats demo` runs it (same counts)."""
@@ -225,14 +227,20 @@ class RunPage(QWidget):
 
         if self.job is not None:
             return False
-        try:
-            self.demo = DemoRun(None)
-        except (ValueError, OSError) as exc:
-            self.error.emit(f"Cannot open the demo: {exc}")
-            return False
-        return self._launch(self.demo.engine, self.demo.accounts, sizes=False)
+        from mailstats.accounts.config import load_config
+        from mailstats.cli import demo_dir
 
-    def _launch(self, engine: Any, accounts: list[Any], sizes: bool = True) -> bool:
+        accounts = load_config(demo_dir() / "accounts.toml").accounts
+
+        def make() -> Any:
+            self.demo = DemoRun(None)
+            return self.demo.engine
+
+        return self._launch(make, accounts)
+
+    def _launch(self, make: Any, accounts: list[Any], sources: Any = None) -> bool:
+        """Start a run. `make` builds the engine on the worker thread: the first run imports
+        the whole engine (seconds on a busy machine), which must not freeze the window."""
         self.tracker = ProgressTracker(accounts)
         self.folders_done = []
         self.clear_signin()
@@ -242,7 +250,7 @@ class RunPage(QWidget):
         self.folder_bar.setValue(0)
         self.overall_label.setText("Starting…")
         self.folder_label.setText("")
-        job = worker.RunWorker(engine, accounts)
+        job = worker.RunWorker(make, accounts)
         self.job = job
         self.run_button.setEnabled(False)
         self.demo_button.setEnabled(False)
@@ -251,13 +259,13 @@ class RunPage(QWidget):
         worker.start(
             job,
             self,
-            done=lambda result: self._done(engine.results(result), accounts, result),
+            done=lambda result: self._done(job.engine.results(result), accounts, result),
             failed=self._failed,
             progress=self.on_progress,
         )
-        if sizes:
+        if sources is not None:
             tracker = self.tracker
-            count = worker.CallWorker(lambda: folder_sizes(engine, accounts))
+            count = worker.CallWorker(lambda: folder_sizes(sources, accounts))
             worker.start(count, self, done=tracker.set_sizes, failed=lambda _t: None)
         return True
 
@@ -468,7 +476,7 @@ def _hours(results: Any, result: Any) -> dict[str, list[int]]:
     return hour_distribution(tables, column)
 
 
-def folder_sizes(engine: Any, accounts: list[Any]) -> dict[tuple[str, str], int]:
+def folder_sizes(sources: Any, accounts: list[Any]) -> dict[tuple[str, str], int]:
     """Each mapped folder's message count, to weigh the overall progress by messages.
 
     Asked on a connection of its own while the run starts (a STATUS per folder on IMAP, an
@@ -484,7 +492,7 @@ def folder_sizes(engine: Any, accounts: list[Any]) -> dict[tuple[str, str], int]
         if getattr(acct, "auth", "password") != "password":
             continue
         try:
-            src = engine.source_factory(acct, "" if acct.is_local else resolve_password(acct))
+            src = sources(acct, "" if acct.is_local else resolve_password(acct))
         except (SourceError, OSError):
             continue
         try:

@@ -44,6 +44,7 @@ class RunWorker(QObject):
     failed = Signal(str)
 
     def __init__(self, engine: Any, accounts: list[Any]) -> None:
+        """`engine` is an engine, or a callable that builds one on the worker thread."""
         super().__init__()
         self.engine = engine
         self.accounts = accounts
@@ -56,6 +57,12 @@ class RunWorker(QObject):
     @Slot()
     def run(self) -> None:
         self.started_at = time.monotonic()
+        if not hasattr(self.engine, "run"):
+            try:
+                self.engine = self.engine()
+            except (ValueError, OSError) as exc:  # a bad setting, an unusable cache file
+                self.failed.emit(f"Cannot start: {exc}")
+                return
         try:
             result = self.engine.run(
                 self.accounts, progress=self._on_progress, cancel=self.cancel_event
