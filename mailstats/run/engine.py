@@ -420,21 +420,11 @@ class Engine:
         self._missing[(acct.name, folder)] = (len(set(plan.new) - yielded - gone), len(gone))
 
     def _sent_index(self, acct: Account, folders: list[str]) -> SentIndex:
-        from mailstats.mail.addresses import parse_address_list
-
-        index = SentIndex()
-        for folder in folders:
-            for uid, header, _structure, _size in self.cache.get_messages(acct.name, folder):
-                msg = Message(acct.name, folder, uid, header)
-                for name in ("To", "Cc", "Bcc"):
-                    for value in msg.header_all(name):
-                        for addr in parse_address_list(value):
-                            if addr.addr:
-                                index.recipients.add(addr.addr)
-                if msg.message_id:
-                    index.message_ids.add(msg.message_id)
-                index.messages += 1
-        return index
+        return SentIndex.from_messages(
+            Message(acct.name, folder, uid, header)
+            for folder in folders
+            for uid, header, _structure, _size in self.cache.get_messages(acct.name, folder)
+        )
 
     # -- analysis ---------------------------------------------------------------------
     def _process_folder(

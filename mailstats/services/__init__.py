@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailstats.services.dns import Resolver
 from mailstats.services.domains import DomainSplitter
+
+if TYPE_CHECKING:
+    from mailstats.mail.message import Message
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,23 @@ class SentIndex:
     recipients: set[str] = field(default_factory=set)  # lower-case addresses
     message_ids: set[str] = field(default_factory=set)  # normalized, without <>
     messages: int = 0
+
+    @classmethod
+    def from_messages(cls, messages: Iterable[Message]) -> SentIndex:
+        """The index of the user's sent messages: every To/Cc/Bcc address and Message-ID."""
+        from mailstats.mail.addresses import parse_address_list
+
+        index = cls()
+        for msg in messages:
+            for name in ("To", "Cc", "Bcc"):
+                for value in msg.header_all(name):
+                    for addr in parse_address_list(value):
+                        if addr.addr:
+                            index.recipients.add(addr.addr)
+            if msg.message_id:
+                index.message_ids.add(msg.message_id)
+            index.messages += 1
+        return index
 
     def digest(self) -> str:
         """Stable fingerprint, so cached friend/reply results are dropped when it changes."""
