@@ -55,3 +55,12 @@ def test_fraction_stays_in_range_and_ends_at_one(
     for f, n in zip(folders, sizes, strict=True):
         t.update(Progress("archive", f, "done", n, n))
     assert abs(t.fraction - 1.0) < 1e-12
+
+
+def test_no_share_is_claimed_while_the_folders_are_being_counted() -> None:
+    t = ProgressTracker([archive()])
+    t.sizes_pending = True
+    t.update(Progress("archive", "Sent", "done", 300, 300))
+    assert not t.known  # Sent alone would read as a third of the run
+    t.set_sizes({("archive", "INBOX"): 60000, ("archive", "Junk"): 40000})
+    assert t.known and t.fraction < 0.01

@@ -41,12 +41,22 @@ class ProgressTracker:
         #: folders in the order the engine works on them (sent first, as roles() lists them)
         self.order = [(a.name, f) for a in accounts for f in a.roles()]
         self.sizes: dict[tuple[str, str], int] = {}
+        #: set while the folders' message counts are being asked for
+        self.sizes_pending = False
         self.seen: dict[tuple[str, str], int] = {}
         self.started = time.monotonic()
         self.phase_started: dict[tuple[str, str, str], tuple[float, int]] = {}
 
     def set_sizes(self, sizes: dict[tuple[str, str], int]) -> None:
         self.sizes.update(sizes)
+        self.sizes_pending = False
+
+    @property
+    def known(self) -> bool:
+        """Whether the fraction means something: the folders' sizes came back (or were never
+        asked for), or every folder has shown its size in its own events. Until then a
+        small first folder would read as a large share of the run."""
+        return not self.sizes_pending or all(f in self.seen for f in self.order)
 
     def update(self, p: Any) -> None:
         if p.phase in ("sync", "analyse"):

@@ -265,8 +265,11 @@ class RunPage(QWidget):
         )
         if sources is not None:
             tracker = self.tracker
+            tracker.sizes_pending = True
             count = worker.CallWorker(lambda: folder_sizes(sources, accounts))
-            worker.start(count, self, done=tracker.set_sizes, failed=lambda _t: None)
+            worker.start(
+                count, self, done=tracker.set_sizes, failed=lambda _t: tracker.set_sizes({})
+            )
         return True
 
     def cancel(self) -> None:
@@ -287,8 +290,13 @@ class RunPage(QWidget):
         if tracker is None:
             return
         tracker.update(p)
-        self.overall.setValue(int(tracker.fraction * 1000))
-        left = tracker.time_left()
+        if tracker.known:
+            self.overall.setRange(0, 1000)
+            self.overall.setValue(int(tracker.fraction * 1000))
+            left = tracker.time_left()
+        else:  # busy bar, no made-up percentage while the folders are being counted
+            self.overall.setRange(0, 0)
+            left = None
         if left is None:
             self.overall_label.setText("Estimating the time left…")
         elif p.phase not in ("done", "finished"):
@@ -374,6 +382,7 @@ class RunPage(QWidget):
             msgs = sum(f.total for a in result.accounts for f in a.folders)
             secs = (result.finished - result.started).total_seconds()
             text = f"Finished: {msgs:,} messages in {fmt_duration(secs)}."
+            self.overall.setRange(0, 1000)
             self.overall.setValue(1000)
         if signin:
             names = ", ".join(repr(n) for n in signin)
