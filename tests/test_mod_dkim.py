@@ -303,3 +303,17 @@ def test_header_only_setting_end_to_end_fetches_no_message_whole(tmp_path):
     assert "raw" not in header[1]["module_cost"]["_fetch"]
     assert header[0]["dkim.signed"] == [3, 4]
     assert header[0]["dkim.valid"] == [0, 1]  # the unsigned one is decidably not valid
+
+
+def test_wants_raw_exactly_when_the_parsed_header_has_a_signature():
+    """wants() reads the header bytes, evaluate() the parsed fields: they must agree."""
+    from fixtures.nasty import nasty_messages
+    from mod_network_support import corpus_files, corpus_message
+
+    module = Dkim()
+    msgs = [_msg(_sign(_unsigned())), _msg(_unsigned())]
+    msgs += [Message("t", "INBOX", i, m.raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+             for i, m in enumerate(nasty_messages())]  # fmt: skip
+    msgs += [corpus_message(p, uid=i) for i, p in enumerate(corpus_files())]
+    for m in msgs:
+        assert module.wants(m, "raw") == bool(m.raw_header_all("DKIM-Signature")), m.uid

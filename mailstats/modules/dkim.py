@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from mailstats.mail.message import Message
     from mailstats.services import Services
 
+#: A DKIM-Signature field at the start of a header line (RFC 5322 field names: no space).
+_SIGNATURE_FIELD = re.compile(rb"(?:^|[\r\n])DKIM-Signature[ \t]*:", re.IGNORECASE)
 #: Signatures beyond this many are ignored: each costs a key look-up and an RSA operation.
 MAX_SIGNATURES = 8
 
@@ -215,8 +217,10 @@ class Dkim(Module):
         return super().fingerprint(services) + ("-headers" if self.header_only else "")
 
     def wants(self, msg: Message, item: str) -> bool:
+        # Asked in the fetching process for every message of a batch: a search of the header
+        # bytes for the field name, not a parse of the whole header (the analysis parses it).
         if item == RAW:
-            return not self.header_only and bool(msg.raw_header_all("DKIM-Signature"))
+            return not self.header_only and _SIGNATURE_FIELD.search(msg.header_bytes) is not None
         return False
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
