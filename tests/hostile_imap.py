@@ -36,6 +36,7 @@ MODES = (
     "uidvalidity_huge",  # 2**63
     "uid_huge",  # SEARCH lists 2**63
     "nested",  # BODYSTRUCTURE nested 20,000 deep
+    "nested_list",  # LIST's flags nested 20,000 deep (imapclient's own parser recurses)
     "drip_greeting",  # the greeting, one byte per `drip_s`
     "drip_fetch",  # the FETCH answer, one byte per `drip_s`
     "flood",  # untagged responses without end after EXAMINE
@@ -224,6 +225,9 @@ class HostileImap:
         elif cmd == "LOGOUT":
             await self._send(w, b"* BYE bye\r\n" + ok)
             return False
+        elif cmd == "LIST" and mode == "nested_list":
+            deep = b"(" * 20_000 + b"\\HasNoChildren" + b")" * 20_000
+            await self._send(w, b'* LIST (' + deep + b') "/" INBOX\r\n' + ok)
         elif cmd == "LIST":
             await self._send(w, b'* LIST (\\HasNoChildren) "/" INBOX\r\n' + ok)
         elif cmd == "STATUS":

@@ -287,6 +287,21 @@ def test_deep_nesting_keeps_the_message_with_structure_unknown(
     assert sorted(run.message_uids("hostile")) == list(range(1, 21))
 
 
+def test_deep_nesting_in_a_folder_list_is_one_clear_line(tmp_path: Path, local_mbox: Path) -> None:
+    """imapclient's own parser recurses (LIST, STATUS): its RecursionError is a bad answer."""
+    with hostile("nested_list") as srv:
+        cfg = accounts_file(tmp_path, srv.port, local_mbox)
+        env = {**os.environ, "HOSTILE_PASSWORD": PASSWORD, "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "mailstats", "folders", str(cfg), "hostile"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "mailstats: listing folders: the server sent a response mailstats cannot read "
+        "(RecursionError: maximum recursion depth exceeded)\n"
+    )
+    assert done.stdout == ""
+
+
 def test_bad_value_on_a_dask_cluster_fails_that_account_only(
     tmp_path: Path, local_mbox: Path
 ) -> None:
