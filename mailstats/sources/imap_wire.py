@@ -158,6 +158,7 @@ class _Bounded:
         self._held_limit = limits.held_bytes
         self._next: tuple[int, int] | None = None
         self._what = "the greeting"
+        self.what = "a command"  # the name of the command about to start
         self._deadline = time.monotonic() + limits.command_s
         super().__init__(*args, **kw)
 
@@ -167,15 +168,20 @@ class _Bounded:
 
     def _command(self, name: str, *args: Any) -> Any:
         _check_command(name, args)
+        self.what = name if name != "UID" or not args else f"UID {args[0]}"
+        return super()._command(name, *args)  # type: ignore[misc]
+
+    def _new_tag(self) -> bytes:
+        """Every command starts here, imaplib's and imapclient's own (SEARCH): new bounds."""
         cap, held = self._next or (self.limits.literal_cap, self.limits.held_bytes)
         self._next = None
         self.literal_cap, self._held_limit, self._held = cap, held, 0
-        self._what = name if name != "UID" or not args else f"UID {args[0]}"
+        self._what, self.what = self.what, "a command"
         self._deadline = time.monotonic() + self.limits.command_s
         # Untagged data a server sent unasked stays in imaplib's dict forever otherwise.
         for key in [k for k in self.untagged_responses if k != "CAPABILITY"]:
             del self.untagged_responses[key]
-        return super()._command(name, *args)  # type: ignore[misc]
+        return super()._new_tag()  # type: ignore[misc]
 
     def _fill(self) -> bool:
         remaining = self._deadline - time.monotonic()
@@ -319,6 +325,8 @@ class ReadOnlyIMAPClient(imapclient.IMAPClient):
     def _raw_command(self, command: bytes, args: Any, uid: bool = True) -> Any:
         name = command.decode() if isinstance(command, bytes) else str(command)
         _check_command(name, tuple(args) if isinstance(args, list | tuple) else (args,))
+        self.has_capability("LITERAL+")  # imapclient asks first; may send CAPABILITY
+        self._imap.what = f"UID {name}" if uid else name
         return super()._raw_command(command, args, uid=uid)
 
 
