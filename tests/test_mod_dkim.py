@@ -307,8 +307,9 @@ def test_header_only_setting_end_to_end_fetches_no_message_whole(tmp_path):
 
 def test_wants_raw_exactly_when_the_parsed_header_has_a_signature():
     """wants() reads the header bytes, evaluate() the parsed fields: they must agree."""
-    from fixtures.nasty import nasty_messages
     from mod_network_support import corpus_files, corpus_message
+
+    from fixtures.nasty import nasty_messages
 
     module = Dkim()
     msgs = [_msg(_sign(_unsigned())), _msg(_unsigned())]
