@@ -199,8 +199,9 @@ def _shoot(out: Path, tmp: Path, maildir: Path, dns: Any) -> int:
 
         win.modules.dns.setText(dns.server_spec)
         # the blocklists the generated zone answers for (the default ones are not in it)
-        win.modules.zones.setText(", ".join(z for z in DNSBL_ZONES if z != DNSBL_BLOCKED_ZONE))
-        win.modules.zones.editingFinished.emit()
+        _st, zones = win.modules.fields["dnsbl_zones"]
+        zones.setText(", ".join(z for z in DNSBL_ZONES if z != DNSBL_BLOCKED_ZONE))
+        zones.editingFinished.emit()
     else:
         for m in win.registry.modules:
             if getattr(m, "evidence", "") == "now":
