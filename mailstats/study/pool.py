@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailstats.stats.indicators import MAILBOX_COLUMNS
 from mailstats.study.bundle import Bundle
 
 Z95 = 1.959963984540054
@@ -49,19 +50,9 @@ STUDY_COLUMNS = [
     "pooled_ham_rate",
     "pooled_spam_rate",
 ]
-STUDY_MAILBOX_COLUMNS = [
-    "mailbox",
-    "bundle_id",
-    "check",
-    "ham_total",
-    "ham_matched",
-    "ham_applicable",
-    "ham_pct",
-    "spam_total",
-    "spam_matched",
-    "spam_applicable",
-    "spam_pct",
-]
+#: The per-mailbox table of mailboxes.csv (stats/indicators.py), a bundle standing in for
+#: the account: one definition of the original study's columns.
+STUDY_MAILBOX_COLUMNS = ["mailbox", "bundle_id", *MAILBOX_COLUMNS[1:]]
 
 
 @dataclass
