@@ -62,6 +62,8 @@ def _wanted(buf: Any, pos: int, end: int) -> tuple[tuple[str, str], ...]:
                 )
         at = lower.find(b"content-", at + 8)
     return tuple(out)
+
+
 #: What may follow "--boundary" on a boundary line; group 1 marks the close boundary.
 _BOUNDARY_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
 
