@@ -560,7 +560,9 @@ def _parse_response(pieces: list[bytes | tuple[bytes, bytes]]) -> dict[bytes, An
                     stack[-1].append(tuple(done))
                 continue
             elif kind == 3:
-                value = unquote(rb"\1", m.group(3))
+                value = m.group(3)
+                if b"\\" in value:  # most quoted strings have no escape: no regex call
+                    value = unquote(rb"\1", value)
             else:
                 tok = m.group(5)
                 if tok.isdigit():
