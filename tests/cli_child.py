@@ -51,7 +51,7 @@ def run_child(
     """`python -m mailstats ARGS` (or `python -c CODE ARGS`); peak RSS of the child in MB."""
     hwm = home / "child.peak-kb"
     hwm.unlink(missing_ok=True)
-    cmd = [sys.executable, "-c", code or _PEAK, *([] if code else [str(hwm)]), *args]
+    cmd = [sys.executable, "-c", code or PEAK_CHILD, *([] if code else [str(hwm)]), *args]
     out, err = home / "child.stdout", home / "child.stderr"
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(cmd, cwd=home, stdout=fo, stderr=fe, env=child_env(home, **env))
@@ -72,8 +72,9 @@ def run_child(
     )
 
 
-#: `python -m mailstats ARGS` that writes its own peak RSS (VmHWM, KiB) to a file as it exits.
-_PEAK = """
+#: `python -m mailstats ARGS` that writes its own peak RSS (VmHWM, KiB) to a file as it exits
+#: (the one harness for every test that bounds a child's memory).
+PEAK_CHILD = """
 import runpy, sys
 hwm_file = sys.argv.pop(1)
 sys.argv[0] = "mailstats"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_child import PEAK_CHILD
 from hostile_imap import PASSWORD, USER, HostileImap, hostile
 
 from fixtures.generator import generate_mailbox
@@ -115,28 +116,12 @@ def accounts_file(tmp: Path, port: int, local: Path, **settings: Any) -> Path:
     return path
 
 
-#: `python -m mailstats ARGS` that writes its own peak RSS (VmHWM) to a file as it exits.
-#: Not ru_maxrss: Linux carries the parent's high-water mark over fork and exec, so a child
-#: of a big pytest process would report pytest's size.
-_CHILD = """
-import runpy, sys
-hwm_file = sys.argv.pop(1)
-sys.argv[0] = "mailstats"
-try:
-    runpy.run_module("mailstats", run_name="__main__", alter_sys=True)
-finally:
-    with open("/proc/self/status") as fh:
-        hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
-    with open(hwm_file, "w") as fh:
-        fh.write(hwm)
-"""
-
-
 def run_cli(cfg: Path, out: Path, *args: str, timeout: float = 300) -> Run:
     """`python -m mailstats --batch` in a child, and the child's own peak RSS."""
     env = {**os.environ, "HOSTILE_PASSWORD": PASSWORD, "PYTHONPATH": str(ROOT)}
     hwm = out.parent / "peak-kb"
-    cmd = [sys.executable, "-c", _CHILD, str(hwm), "--batch", str(cfg), "--out", str(out), *args]
+    cmd = [sys.executable, "-c", PEAK_CHILD, str(hwm)]
+    cmd += ["--batch", str(cfg), "--out", str(out), *args]
     started = time.monotonic()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err: list[bytes] = []
