@@ -30,9 +30,19 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
+from mailstats.run.cache_blobs import (
+    _PAGE_MAGIC,
+    PAGE,
+    _pack,
+    _pack_results,
+    _page_table,
+    _unpack,
+    _unpack_pages,
+    _unpack_uids,
+)
 from mailstats.run.cache_open import CacheError, chmod_own, open_own
 
-__all__ = ["Cache", "CacheError", "CacheReader", "default_cache_path"]
+__all__ = ["PAGE", "Cache", "CacheError", "CacheReader", "default_cache_path"]
 
 SCHEMA_VERSION = 3  # 3: paged result chunks
 
@@ -62,75 +72,6 @@ CREATE TABLE IF NOT EXISTS tables(
 
 def default_cache_path() -> Path:
     return Path(user_cache_dir("mailstats")) / "cache.sqlite"
-
-
-def _pack(obj: Any) -> bytes:
-    return zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
-
-
-def _unpack(blob: bytes) -> Any:
-    return json.loads(zlib.decompress(blob))
-
-
-def _pack_uids(uids: Iterable[int]) -> bytes:
-    return zlib.compress(array("Q", sorted(uids)).tobytes(), 1)
-
-
-#: Messages per page of a results chunk: small enough that one page decodes in well under a
-#: millisecond, large enough that zlib still finds the repetition between entries.
-PAGE = 128
-_PAGE_MAGIC = b"MSP1"
-
-
-def _pack_pages(entries: list[Any]) -> bytes:
-    """Entries in UID order as pages: magic, page count, end offsets, then the pages."""
-    pages = [_pack(entries[i : i + PAGE]) for i in range(0, len(entries), PAGE)]
-    ends, end = [], 0
-    for page in pages:
-        end += len(page)
-        ends.append(end)
-    head = _PAGE_MAGIC + struct.pack(f"<I{len(pages)}I", len(pages), *ends)
-    return head + b"".join(pages)
-
-
-def _page_table(head: bytes) -> tuple[int, list[int]]:
-    """(where the pages start, their end offsets) from a chunk blob's first bytes."""
-    if head[:4] != _PAGE_MAGIC:
-        raise ValueError("not a paged results blob")
-    (n,) = struct.unpack_from("<I", head, 4)
-    start = 8 + 4 * n
-    return start, list(struct.unpack_from(f"<{n}I", head, 8))
-
-
-def _unpack_pages(blob: bytes) -> Iterator[Any]:
-    start, ends = _page_table(blob)
-    begin = 0
-    for end in ends:
-        yield from _unpack(blob[start + begin : start + end])
-        begin = end
-
-
-def _pack_results(results: dict[int, dict[str, Any]]) -> tuple[bytes, bytes, bytes | None]:
-    """(uids, values, explanations) blobs of one results chunk, entries in UID order."""
-    uids = sorted(results)
-    values: list[Any] = []
-    whys: list[Any] = []
-    for uid in uids:
-        entry = results[uid]
-        if "_why" in entry:
-            entry = dict(entry)
-            whys.append(entry.pop("_why"))
-        else:
-            whys.append(None)
-        values.append(entry)
-    has_why = any(w is not None for w in whys)
-    return _pack_uids(uids), _pack_pages(values), _pack_pages(whys) if has_why else None
-
-
-def _unpack_uids(blob: bytes) -> array:
-    out = array("Q")
-    out.frombytes(zlib.decompress(blob))
-    return out
 
 
 class CacheReader:
