@@ -14,6 +14,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -172,35 +173,58 @@ def _cells(values: list[Any]) -> list[str]:
     return out
 
 
+def _column(values: list[Any]) -> Iterable[Any]:
+    """What csv.writer writes as `safe_cell` of each value, decided for a whole column in
+    C where it can be: the csv module writes None as an empty cell and a number as str(),
+    which is what safe_cell gives, so a column of numbers, or of plain texts and gaps,
+    goes out as it is. Booleans, texts that need escaping and mixed columns go through
+    `_cells`.
+    """
+    kinds = set(map(type, values))
+    if kinds <= {int, float, type(None)}:
+        return values
+    if not kinds <= {str, type(None)}:
+        return _cells(values)
+    texts = list(filter(None, values))  # the non-empty texts
+    # printable: no control character in any text (safe_cell's first test, for all at once)
+    if not " ".join(texts).isprintable() or any(
+        map(str.startswith, texts, repeat(_FORMULA_START))
+    ):
+        return _cells(values)
+    return values
+
+
 def message_rows(
     results: Any, result: Any, now: float | None = None
-) -> Iterable[Iterable[tuple[str, ...]]]:
-    """messages.csv rows as finished cells, built column by column: one block per folder.
+) -> Iterable[Iterable[tuple[Any, ...]]]:
+    """messages.csv rows, built column by column: one block per folder.
 
-    `results` is anything with `table_for(folder_result)`: a run's `RunResults`."""
+    The cells are either finished strings or values the csv module writes exactly as
+    safe_cell would (see `_column`). `results` is anything with `table_for(folder_result)`:
+    a run's `RunResults`."""
     now = now or time.time()
     checks, extras = result.checks, result.extras
+    check_cell = _CHECK_CELL.get  # None for anything else: an empty cell, as before
     for acct in result.accounts:
         for fr in acct.folders:
             table = results.table_for(fr)
             cols = table.columns
             n = len(table.uids)
-            cells: list[list[str]] = [
-                [safe_cell(acct.name)] * n,
-                [safe_cell(fr.folder)] * n,
-                [fr.role] * n,
-                [str(u) for u in table.uids],
+            cells: list[Iterable[Any]] = [
+                repeat(safe_cell(acct.name), n),
+                repeat(safe_cell(fr.folder), n),
+                repeat(fr.role, n),
+                table.uids,
             ]
             for name in ("message_id", "date", "from_address", "origin_ip"):
-                cells.append(_cells(cols[name]))
-            get = _CHECK_CELL.get
+                cells.append(_column(cols[name]))
             for c in checks:
-                cells.append([get(v, "") for v in cols[c]])
+                cells.append(map(check_cell, cols[c]))
             for e in extras:
-                cells.append(_cells(cols[e]))
+                cells.append(_column(cols[e]))
             cells.append(["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]])
             for name in TRAILING_COLUMNS:
-                cells.append(_cells(cols[name]))
+                cells.append(_column(cols[name]))
             yield zip(*cells, strict=True)
 
 
@@ -209,11 +233,13 @@ def write_outputs(
     result: Any,
     out_dir: str | os.PathLike[str],
     run_info: dict[str, Any] | None = None,
+    now: float | None = None,
 ) -> list[str]:
     """summary.csv, messages.csv, indicators.csv, mailboxes.csv and manifest.json.
 
     `results` reads the per-message values (a `RunResults`, or an engine's `table_for`).
     run_info: how the run was executed (`jobs`, `scheduler`), added to the manifest's keys.
+    now: the clock messages.csv's age_days counts from (the time of writing by default).
     """
     from mailstats.stats.manifest import manifest
 
@@ -223,7 +249,7 @@ def write_outputs(
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
     written.append("summary.csv")
     header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days", *TRAILING_COLUMNS]
-    write_csv(out / "messages.csv", header, message_rows(results, result), escaped=True)
+    write_csv(out / "messages.csv", header, message_rows(results, result, now), escaped=True)
     written.append("messages.csv")
     written.extend(_derived(out))
     written.append("manifest.json")
