@@ -33,12 +33,13 @@ from platformdirs import user_cache_dir
 from mailstats.run.cache_blobs import (
     _PAGE_MAGIC,
     PAGE,
-    _pack,
     _pack_results,
     _page_table,
     _unpack,
     _unpack_pages,
     _unpack_uids,
+    pack_table,
+    unpack_table,
 )
 from mailstats.run.cache_open import CacheError, chmod_own, open_own
 
@@ -265,19 +266,16 @@ class CacheReader:
         return row[0] if row else None
 
 
-    def get_table(self, account: str, folder: str, key: str) -> dict[str, list[Any]] | None:
-        """A folder's finished columns as last stored for `key`, else None (see put_table)."""
+    def get_table(
+        self, account: str, folder: str, key: str
+    ) -> tuple[dict[str, list[Any]], bool] | None:
+        """A folder's finished columns as last stored for `key` and whether every module had
+        a result for every message then; None when none is stored (see put_table)."""
         row = self.db.execute(
             "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
             (account, folder, key),
         ).fetchone()
-        if row is None:
-            return None
-        try:
-            columns = _unpack(row[0])
-        except (ValueError, zlib.error):
-            return None
-        return columns if isinstance(columns, dict) else None
+        return None if row is None else unpack_table(row[0])
 
 
 class Cache(CacheReader):
@@ -410,17 +408,21 @@ class Cache(CacheReader):
             self.db.execute("COMMIT")
 
     # -- finished tables --------------------------------------------------------------
-    def put_table(self, account: str, folder: str, key: str, columns: dict[str, list[Any]]) -> None:
+    def put_table(
+        self, account: str, folder: str, key: str, columns: dict[str, list[Any]], complete: bool
+    ) -> None:
         """Keep a folder's finished columns, so a re-run that changed nothing reads one blob
         instead of decoding every message's results (seconds at 100k messages).
 
         `key` names what the columns were made of (the UIDs, each module's version and
         fingerprint); any new result or forgotten message for the folder drops the copy.
+        `complete`: every module had a result for every message, so a re-run of the same
+        key has nothing to evaluate and need not list the stored results' UIDs.
         """
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO tables VALUES(?,?,?,?)",
-                (account, folder, key, _pack(columns)),
+                (account, folder, key, pack_table(columns, complete)),
             )
 
     def _drop_table(self, account: str, folder: str) -> None:

@@ -7,6 +7,7 @@ side (what one blob holds) can each be read on their own.
 from __future__ import annotations
 
 import json
+import marshal
 import struct
 import zlib
 from array import array
@@ -81,3 +82,27 @@ def _unpack_uids(blob: bytes) -> array:
     out = array("Q")
     out.frombytes(zlib.decompress(blob))
     return out
+
+
+#: A folder's finished columns (Cache.put_table): marshal, which decodes a 100k-message
+#: table several times faster than JSON and keeps a repeated string one object. The byte
+#: after the magic says whether every module had a result for every message.
+_TABLE_MAGIC = b"MST2"
+
+
+def pack_table(columns: dict[str, list[Any]], complete: bool) -> bytes:
+    return _TABLE_MAGIC + bytes([complete]) + zlib.compress(marshal.dumps(columns), 1)
+
+
+def unpack_table(blob: bytes) -> tuple[dict[str, list[Any]], bool] | None:
+    """(columns, complete), or None for a blob of an older format or a damaged one: the
+    table is then made again from the stored results, which is slower but never wrong."""
+    if blob[:4] != _TABLE_MAGIC or len(blob) < 5:
+        return None
+    try:
+        columns = marshal.loads(zlib.decompress(blob[5:]))
+    except (ValueError, EOFError, TypeError, zlib.error):
+        return None
+    if not isinstance(columns, dict) or not all(type(c) is list for c in columns.values()):
+        return None
+    return columns, blob[4] == 1

@@ -34,12 +34,33 @@ def load_table(
     are kept as one blob once made (Cache.put_table), for the next run that changes nothing.
     """
     key = table_key(uids, keys)
-    columns = cache.get_table(account, folder, key) if len(uids) >= SNAPSHOT_MIN else None
-    if columns is None:
-        columns = _read_columns(cache, account, folder, uids, keys)
+    stored = cache.get_table(account, folder, key) if len(uids) >= SNAPSHOT_MIN else None
+    if stored is not None:
+        columns = stored[0]
+    else:
+        columns, complete = _read_columns(cache, account, folder, uids, keys)
         if len(uids) >= SNAPSHOT_MIN and isinstance(cache, Cache):
-            cache.put_table(account, folder, key, columns)
+            cache.put_table(account, folder, key, columns, complete)
     return FolderTable(account, folder, role, list(uids), columns)
+
+
+def complete_table(
+    cache: CacheReader,
+    account: str,
+    folder: str,
+    role: str,
+    uids: list[int],
+    keys: list[tuple[Any, str]],
+) -> FolderTable | None:
+    """The stored table of exactly these UIDs and module identities when every module had a
+    result for every message: then nothing is left to evaluate and the folder's results
+    need not be listed at all (a re-run with nothing new). None otherwise."""
+    if len(uids) < SNAPSHOT_MIN:
+        return None
+    stored = cache.get_table(account, folder, table_key(uids, keys))
+    if stored is None or not stored[1]:
+        return None
+    return FolderTable(account, folder, role, list(uids), stored[0])
 
 
 def table_key(uids: list[int], keys: list[tuple[Any, str]]) -> str:
@@ -52,19 +73,23 @@ def table_key(uids: list[int], keys: list[tuple[Any, str]]) -> str:
 
 def _read_columns(
     cache: CacheReader, account: str, folder: str, uids: list[int], keys: list[tuple[Any, str]]
-) -> dict[str, list[Any]]:
+) -> tuple[dict[str, list[Any]], bool]:
+    """The columns, and whether every module had a result for every one of `uids`."""
     index = {u: i for i, u in enumerate(uids)}
     columns: dict[str, list[Any]] = {}
     n = len(uids)
+    complete = True
     for m, fp in keys:
         data = cache.get_results(account, folder, m.name, m.version, fp)
         names = list(m.checks) + list(m.extras)
         cols = {name: [None] * n for name in names}
         err = [False] * n
+        found = 0
         for uid, values in data.items():
             i = index.get(uid)
             if i is None:
                 continue
+            found += 1
             if "_error" in values:
                 err[i] = True
             for name in names:
@@ -72,29 +97,34 @@ def _read_columns(
                 if v is not None:
                     cols[name][i] = v
         del data
+        complete = complete and found == n
         core = m.name == CORE_NAME
         prefix = "" if core else f"{m.name}."
         for name in names:
             columns[prefix + name] = cols[name]
         if not core:
             columns[f"_error.{m.name}"] = err
-    return columns
+    return columns, complete
 
 
 def count_folder(fr: FolderResult, table: FolderTable, modules: list[Any]) -> None:
-    """Fill `fr`'s malformed/processed counts, [matched, applicable] per check, and errors."""
+    """Fill `fr`'s malformed/processed counts, [matched, applicable] per check, and errors.
+
+    A check's cells are True, False or None only (check_result holds modules to that), so
+    list.count does each column in one C loop: at 100k messages and 40 columns the Python
+    loop per cell was a tenth of a second of every re-run.
+    """
     malformed = table.columns.get("malformed", [])
-    fr.malformed = sum(1 for v in malformed if v)
+    fr.malformed = sum(map(bool, malformed))
     fr.processed = fr.total - fr.malformed - fr.unavailable
-    for name in table.columns.get("receiver", []):
+    receivers = table.columns.get("receiver", [])
+    for name in dict.fromkeys(receivers):  # in order of first appearance, as before
         key = name or "unrecognised"
-        fr.receivers[key] = fr.receivers.get(key, 0) + 1
+        fr.receivers[key] = fr.receivers.get(key, 0) + receivers.count(name)
     for m in modules:
         for c in m.checks:
             col = table.columns[f"{m.name}.{c}"]
-            matched = sum(1 for v in col if v is True)
-            applicable = sum(1 for v in col if v is not None)
-            fr.counts[f"{m.name}.{c}"] = [matched, applicable]
-        errs = sum(table.columns[f"_error.{m.name}"])
+            fr.counts[f"{m.name}.{c}"] = [col.count(True), len(col) - col.count(None)]
+        errs = table.columns[f"_error.{m.name}"].count(True)
         if errs:
             fr.errors[m.name] = errs

@@ -44,7 +44,7 @@ from mailstats.run.analysis import (
 )
 from mailstats.run.cache import Cache
 from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
-from mailstats.run.counting import count_folder, load_table
+from mailstats.run.counting import complete_table, count_folder, load_table
 from mailstats.run.dnstrust import settle as settle_dns
 from mailstats.run.jobs import FolderJobs, LazyWorker
 from mailstats.run.results import (
@@ -446,11 +446,16 @@ class Engine:
         mods = [self.core, *self.modules]
         fps = self._fps[acct.name]
         kept_set = set(kept)
-        work = {
-            m.name: kept_set
-            - self.cache.result_uids(acct.name, folder, m.name, m.version, fps[m.name])
-            for m in mods
-        }
+        # A complete stored table of exactly these messages and module identities: nothing
+        # to evaluate, and no module's result UIDs to list (most of a re-run at 100k).
+        ready = complete_table(
+            self.cache, acct.name, folder, role, kept, [(m, fps[m.name]) for m in mods]
+        )
+        work: dict[str, set[int]] = {m.name: set() for m in mods}
+        if ready is None:
+            for m in mods:
+                done = self.cache.result_uids(acct.name, folder, m.name, m.version, fps[m.name])
+                work[m.name] = kept_set - done
         redo = sorted(set().union(*work.values()))
         if isinstance(runner, LazyWorker):
             big = len(redo) + len(new) >= int(
@@ -487,7 +492,10 @@ class Engine:
         fr.unavailable = self._missing.pop((acct.name, folder), (0, 0))[0]
         fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]
-        table = self.folder_table(acct.name, folder, role, uids, fps)
+        if ready is not None and not stored:
+            table = ready
+        else:
+            table = self.folder_table(acct.name, folder, role, uids, fps)
         count_folder(fr, table, self.modules)
         fr.table = table
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))

@@ -1,0 +1,213 @@
+"""A re-run that reuses what the cache kept writes exactly what a full recompute writes.
+
+The fast path of a re-run (a stored complete table: no result UIDs listed, nothing
+evaluated, the columns read from one blob) must give byte-identical outputs to a cold run
+over an empty cache, and every change that must invalidate it (a new message, a removed
+one, a module added or removed, a setting that changes a fingerprint) must do so.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.generator import generate_mailbox
+from mailstats.accounts.config import parse_config
+from mailstats.run import counting
+from mailstats.run.cache import Cache, CacheReader
+from mailstats.run.engine import Engine
+from mailstats.stats.export import write_outputs
+
+#: Modules that need no DNS answers (the resolver here is a closed port) but cover checks,
+#: extras, the sent index (friends, reply) and body/raw items (attachments, images).
+MODULES = ["received", "auth", "datetime", "list", "internal", "personal", "friends", "reply"]
+MORE = ["attachments", "images"]
+#: One clock for every run: messages.csv's age_days depends on it.
+NOW = 1_800_000_000.0
+COMPARED = ("summary.csv", "messages.csv", "indicators.csv", "mailboxes.csv")
+
+
+@pytest.fixture(autouse=True)
+def small_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tables from 20 messages on (1000 in real runs) so the test stays small."""
+    monkeypatch.setattr(counting, "SNAPSHOT_MIN", 20)
+
+
+def _write_store(root: Path) -> None:
+    """INBOX, Junk and Sent as mbox files."""
+    box = generate_mailbox(5, 40, 30, 24, dns_failures=False)
+    root.mkdir()
+    for name, msgs in box.folders.items():
+        _add(root / f"{name}.mbox", [m.raw for m in msgs])
+
+
+def _add(path: Path, raws: list[bytes]) -> None:
+    """Append (mbox keeps the earlier messages, so they keep their UIDs and results)."""
+    mb = mailbox.mbox(path)
+    for raw in raws:
+        mb.add(raw)
+    mb.flush()
+    mb.close()
+
+
+def _config(
+    store: Path, cache: Path, modules: list[str], account: dict[str, Any] | None = None
+) -> Any:
+    return parse_config(
+        {
+            "settings": {
+                "modules": modules,
+                "dns_servers": ["127.0.0.1:9"],
+                "cache": str(cache),
+                "analysis_workers": 0,
+            },
+            "accounts": [
+                {
+                    "name": "local",
+                    "path": str(store),
+                    "ham": ["INBOX"],
+                    "spam": ["Junk"],
+                    "sent": ["Sent"],
+                    "address": "dana@example.org",
+                    "own_domains": ["example.org"],
+                    **(account or {}),
+                }
+            ],
+        }
+    )
+
+
+def _run(cfg: Any, out: Path) -> tuple[dict[str, bytes], Any]:
+    cache = Cache(cfg.settings.cache)
+    engine = Engine(cfg, cache=cache)
+    result = engine.run()
+    results = engine.results(result)
+    write_outputs(results, result, out, now=NOW)
+    results.close()
+    cache.close()
+    return {name: (out / name).read_bytes() for name in COMPARED}, result
+
+
+def _cold(tmp: Path, store: Path, modules: list[str], tag: str, **account: Any) -> dict:
+    """The outputs of a full recompute: a run over an empty cache."""
+    cfg = _config(store, tmp / f"cold-{tag}.sqlite", modules, account)
+    return _run(cfg, tmp / f"cold-{tag}")[0]
+
+
+def _evaluated(result: Any) -> int:
+    return sum(f.evaluated for a in result.accounts for f in a.folders)
+
+
+def test_warm_rerun_equals_cold_and_every_change_invalidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "mail"
+    _write_store(store)
+    warm_cache = tmp_path / "warm.sqlite"
+    cfg = _config(store, warm_cache, MODULES)
+    first, result = _run(cfg, tmp_path / "first")
+    assert _evaluated(result) > 0
+    assert b"received." in first["messages.csv"] and first["messages.csv"].count(b"\n") > 80
+
+    # The warm re-run: nothing evaluated, no module's result UIDs listed (the fast path).
+    listed: list[str] = []
+    real = CacheReader.result_uids
+
+    def spy(self: CacheReader, *args: Any) -> set[int]:
+        listed.append(args[2])
+        return real(self, *args)
+
+    monkeypatch.setattr(CacheReader, "result_uids", spy)
+    again, result = _run(cfg, tmp_path / "again")
+    assert _evaluated(result) == 0
+    assert listed == [], "a complete stored table must make listing result UIDs unnecessary"
+    assert again == first
+    assert again == _cold(tmp_path, store, MODULES, "same")
+
+    # One new message (appended: the older UIDs stay): evaluated, and the same as cold.
+    _add(store / "INBOX.mbox", [generate_mailbox(6, 1, 0, 0).folders["INBOX"][0].raw])
+    grown, result = _run(cfg, tmp_path / "grown")
+    assert _evaluated(result) == 1
+    assert grown == _cold(tmp_path, store, MODULES, "grown") != first
+
+    # A module added, then removed again.
+    more = _config(store, warm_cache, MODULES + MORE)
+    added, _ = _run(more, tmp_path / "added")
+    assert added == _cold(tmp_path, store, MODULES + MORE, "added") != grown
+    fewer = _config(store, warm_cache, MODULES[:-2])
+    removed, _ = _run(fewer, tmp_path / "removed")
+    assert removed == _cold(tmp_path, store, MODULES[:-2], "removed")
+    assert removed != grown
+
+    # A setting that changes what the core fields mean (the trusted relays: origin IPs).
+    relays = {"trusted_relays": ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]}
+    relayed, _ = _run(_config(store, warm_cache, MODULES, relays), tmp_path / "relayed")
+    assert relayed == _cold(tmp_path, store, MODULES, "relays", **relays)
+
+    # A message removed (the mbox is rewritten: the folder is analysed afresh).
+    mb = mailbox.mbox(store / "Junk.mbox")
+    mb.remove(next(iter(mb.keys())))
+    mb.flush()
+    mb.close()
+    shrunk, _ = _run(cfg, tmp_path / "shrunk")
+    assert shrunk == _cold(tmp_path, store, MODULES, "shrunk") != grown
+
+
+def test_stored_table_of_an_older_format_or_damaged_is_made_again(tmp_path: Path) -> None:
+    """A table blob this version cannot read (the JSON of the version before, or damaged
+    bytes) is never used: the columns are made again from the results, and stored anew."""
+    store = tmp_path / "mail"
+    _write_store(store)
+    cache_path = tmp_path / "c.sqlite"
+    cfg = _config(store, cache_path, MODULES)
+    first, _ = _run(cfg, tmp_path / "first")
+    for blob in (b"x\x9c" + b"\0" * 40, b"MST2\x01garbage", b""):
+        db = Cache(cache_path)
+        n = db.db.execute("UPDATE tables SET data=?", (blob,)).rowcount
+        db.close()
+        assert n >= 2
+        again, result = _run(cfg, tmp_path / "again")
+        assert again == first
+        assert _evaluated(result) == 0
+        db = Cache(cache_path)
+        kept = [r[0][:4] for r in db.db.execute("SELECT data FROM tables")]
+        db.close()
+        assert kept and all(k == b"MST2" for k in kept)
+
+
+def test_a_table_stored_by_a_cancelled_run_is_completed_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cancelled while a module added to the set was half done stores the folder's
+    table as incomplete: the next run evaluates the rest instead of taking the table."""
+    import threading
+
+    from mailstats.run import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "EVAL_BATCH", 10)
+    store = tmp_path / "mail"
+    _write_store(store)
+    cache_path = tmp_path / "c.sqlite"
+    _run(_config(store, cache_path, MODULES[:-1]), tmp_path / "first")
+
+    cancel = threading.Event()
+
+    def stop_after_first_batch(p: Any) -> None:
+        if p.phase == "analyse" and p.done:
+            cancel.set()
+
+    cache = Cache(cache_path)
+    engine = Engine(_config(store, cache_path, MODULES), cache=cache)
+    engine.run(progress=stop_after_first_batch, cancel=cancel)
+    cache.close()
+    stored = Cache(cache_path)
+    flags = [r[0][4] for r in stored.db.execute("SELECT data FROM tables")]
+    stored.close()
+    assert 0 in flags, "the half-done folder's table must be stored as incomplete"
+
+    done, result = _run(_config(store, cache_path, MODULES), tmp_path / "done")
+    assert _evaluated(result) > 0
+    assert done == _cold(tmp_path, store, MODULES, "all")
