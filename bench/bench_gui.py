@@ -1,6 +1,7 @@
 """Benchmark: the desktop window on a big mailbox, driven like a user with a big mailbox.
 
     python bench/bench_gui.py -n 100000 [--runs 3] [--clicks 40] [--no-report]
+                              [--mailbox DIR] [--stacks FILE]
 
 Writes a local Maildir of N generated messages (INBOX 60 %, Junk 40 %) plus a 300-message
 Sent folder, opens the window offscreen (its own settings, config and cache in a temporary
@@ -13,12 +14,19 @@ records the longest time the event loop did not answer (a stall), and the window
 resident memory is sampled every 50 ms (the report's child process is not the window's).
 The overall progress bar's value when the small Sent folder is done is recorded too.
 
+`--mailbox DIR` keeps the generated Maildir in DIR and reuses it when it is already there
+(generating 100k messages takes minutes). `--stacks FILE` appends every thread's Python
+stack to FILE whenever the event loop is 0.3 s late (faulthandler's own watchdog thread,
+which needs no GIL, so it also catches a worker thread that holds the GIL): where a stall
+comes from.
+
 Prints one JSON object; docs/benchmarks.md records the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import random
@@ -97,6 +105,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clicks", type=int, default=40)
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--mailbox", type=Path, help="keep (and reuse) the generated Maildir here")
+    ap.add_argument("--stacks", type=Path, help="append the stacks of every stall here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mailstats-bench-gui-"))
     for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache")):
@@ -104,7 +114,15 @@ def main() -> int:
     os.environ["XDG_DATA_HOME"] = str(tmp / "data")
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     t0 = time.perf_counter()
-    counts = write_mailbox(tmp / "Maildir", args.n)
+    maildir = args.mailbox or tmp / "Maildir"
+    counts_file = maildir / "bench-counts.json"
+    if args.mailbox and counts_file.is_file():
+        counts = json.loads(counts_file.read_text())
+        if sum(counts.values()) != args.n + 300:
+            raise SystemExit(f"{maildir} holds another size: remove it or pick another")
+    else:
+        counts = write_mailbox(maildir, args.n)
+        counts_file.write_text(json.dumps(counts))
     out: dict[str, Any] = {
         "messages": sum(counts.values()),
         "folders": counts,
@@ -130,10 +148,15 @@ def main() -> int:
     sampler.start()
     stall = {"last": time.monotonic(), "max": 0.0}
 
+    stacks = open(args.stacks, "a", encoding="utf-8") if args.stacks else None  # noqa: SIM115
+
     def tick() -> None:
         now = time.monotonic()
         stall["max"] = max(stall["max"], now - stall["last"])
         stall["last"] = now
+        if stacks is not None:
+            faulthandler.cancel_dump_traceback_later()
+            faulthandler.dump_traceback_later(0.3, file=stacks)
 
     timer = QTimer()
     timer.timeout.connect(tick)
@@ -153,7 +176,7 @@ def main() -> int:
     win.store.upsert(
         Account(
             name="archive",
-            path=str(tmp / "Maildir"),
+            path=str(maildir),
             full_name="Dana Whitfield",
             own_domains=["example.org"],
             ham=["INBOX"],
@@ -264,6 +287,9 @@ def main() -> int:
     win.wait_for_workers(600000)
     win.close()
     sampler.stop.set()
+    if stacks is not None:
+        faulthandler.cancel_dump_traceback_later()
+        stacks.close()
     print(json.dumps(out, indent=1))
     import shutil
 
