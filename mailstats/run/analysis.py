@@ -78,11 +78,15 @@ class Analyser:
         services: Services,
         in_worker: bool = False,
         cache: Cache | None = None,
+        stop: Any = None,
     ) -> None:
         self.modules = modules  # the engine's core fields first, then the header modules
         self.services = services
         self.in_worker = in_worker
         self.cache = cache  # only for storing the new headers of `store_rows` batches
+        #: an Event (threading or multiprocessing): set, a batch stops after the message in
+        #: hand, so Cancel does not wait for whole batches; what was evaluated is returned
+        self.stop = stop
         self.problems: list[str] = []  # modules breaking the result contract, said once
         self._warned: set[tuple[str, str]] = set()
 
@@ -93,7 +97,7 @@ class Analyser:
             assert self.cache is not None
             self.cache.put_messages(batch.account, batch.folder, batch.rows)
         todo = {name: set(uids) for name, uids in batch.work.items() if uids}
-        if not todo:
+        if not todo or self._stopped():
             return report
         mods = [m for m in self.modules if m.name in todo]
         msgs = self._messages(batch)
@@ -101,7 +105,11 @@ class Analyser:
         self._prefetch(msgs, mods, todo, costs)
         results: dict[str, dict[int, dict[str, Any]]] = {m.name: {} for m in mods}
         clock = time.perf_counter_ns
+        evaluated = 0
         for msg in msgs:
+            if self._stopped():
+                break
+            evaluated += 1
             for m in mods:
                 if msg.uid not in todo[m.name]:
                     continue
@@ -129,7 +137,7 @@ class Analyser:
                     report.errors[m.name] = report.errors.get(m.name, 0) + 1
                     values = {"_error": error}
                 results[m.name][msg.uid] = values
-        report.evaluated = len(msgs)
+        report.evaluated = evaluated
         report.results = results
         self.services.dns.flush()
         report.warnings = list(self.problems)
@@ -138,6 +146,9 @@ class Analyser:
             report.warnings += [w for m in self.modules for w in m.warnings()]
             report.dns = self.services.dns.report()
         return report
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _problem(self, key: tuple[str, str], text: str) -> None:
         """A contract problem, said once per module and key (the engine gathers them)."""
@@ -185,6 +196,8 @@ class Analyser:
             t0 = clock()
             before = len(queries)
             for msg in msgs:
+                if self._stopped():  # the prefetch is much of a batch's work: stop here too
+                    return
                 if msg.uid in todo[m.name]:
                     try:
                         queries.extend(m.prefetch(msg, services))
@@ -237,6 +250,7 @@ def _worker_init(
     classes: list[type],
     cache_path: str,
     dns_state: dict[str, Any] | None = None,
+    stop: Any = None,
 ) -> None:
     """In the child: the same settings, its own resolver (reading the shared DNS cache)."""
     global _WORKER
@@ -254,7 +268,9 @@ def _worker_init(
             m.prepare(services)
         except Exception:  # noqa: BLE001 - the parent reported it already
             pass
-    _WORKER = Analyser([engine.core, *engine.modules], services, in_worker=True, cache=engine.cache)
+    _WORKER = Analyser(
+        [engine.core, *engine.modules], services, in_worker=True, cache=engine.cache, stop=stop
+    )
 
 
 def _worker_evaluate(batch: Batch) -> BatchReport:
@@ -277,15 +293,22 @@ class ProcessRunner:
     ) -> None:
         classes = [type(m) for m in modules]
         self.workers = max(1, workers)
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()  # inherited by the workers as they start
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=ctx,
             initializer=_worker_init,
-            initargs=(config, account, sent_index, classes, cache_path, dns_state),
+            initargs=(config, account, sent_index, classes, cache_path, dns_state, self._stop),
         )
 
     def evaluate(self, batch: Batch) -> Future:
         return self.pool.submit(_worker_evaluate, batch)
+
+    def stop(self) -> None:
+        """The run is cancelled: the batches in the workers end after their current message
+        (a future already running cannot be cancelled, only asked to finish early)."""
+        self._stop.set()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

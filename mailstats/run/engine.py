@@ -292,7 +292,7 @@ class Engine:
                     self.warnings.append(f"module {m.name}: preparation failed: {exc}")
             fps = {m.name: m.fingerprint(services) for m in [self.core, *self.modules]}
             self._fps[acct.name] = result.fingerprints = fps
-            runner = InlineRunner(Analyser([self.core, *self.modules], services))
+            runner = InlineRunner(Analyser([self.core, *self.modules], services, stop=self._cancel))
             for folder, role in roles.items():
                 if self._cancel.is_set():
                     break
@@ -463,7 +463,7 @@ class Engine:
             )
             runner = runner.start() if big else runner.inline
         fr = FolderResult(acct.name, folder, role)
-        run = FolderJobs(self, acct, folder, fps, fr, len(redo) + len(new))
+        run = FolderJobs(self, acct, folder, fps, fr, len(redo) + len(new), runner)
         stored: list[int] = []
 
         in_workers = isinstance(runner, ProcessRunner)
@@ -489,6 +489,14 @@ class Engine:
                 submit(rows, {m.name: uids for m in mods}, new=True)
         runner = run.finish(runner)
         uids = sorted(kept_set | set(stored)) if synced is None else kept
+        if self._cancel.is_set():
+            # Cancelled part-way: the folder stands for the messages analysed, not also those
+            # fetched but never evaluated (they would count as "not applicable" everywhere).
+            core = self.core
+            have = self.cache.result_uids(
+                acct.name, folder, core.name, core.version, fps[core.name]
+            )
+            uids = [u for u in uids if u in have]
         fr.unavailable = self._missing.pop((acct.name, folder), (0, 0))[0]
         fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]

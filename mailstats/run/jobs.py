@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
 from mailstats.run.analysis import Analyser, Batch, InlineRunner, ProcessRunner
@@ -37,9 +37,11 @@ class FolderJobs:
         fps: dict[str, str],
         fr: FolderResult,
         total: int,
+        runner: Any = None,
     ) -> None:
         self.engine, self.acct, self.folder, self.fps, self.fr = engine, acct, folder, fps, fr
         self.total = total
+        self.runner = runner  # asked to stop its workers' batches when the run is cancelled
         self.done = 0
         self.jobs: deque[tuple[Future, Batch]] = deque()
         self.pending: dict[str, dict[int, dict[str, Any]]] = {}
@@ -66,8 +68,15 @@ class FolderJobs:
 
     def _take(self, fut: Future, batch: Batch) -> None:
         engine = self.engine
+        # Waiting for a worker's batch, Cancel is noticed within 50 ms (and the workers told
+        # to stop): blocked in fut.result() it was noticed only after the batches in flight.
+        while not fut.done() and not engine._cancel.is_set():
+            wait([fut], timeout=0.05)
         if engine._cancel.is_set():
             fut.cancel()
+            stop = getattr(self.runner, "stop", None)
+            if stop is not None:
+                stop()
         if fut.cancelled():
             return
         try:
@@ -77,7 +86,12 @@ class FolderJobs:
             if self.inline is None:
                 services = engine._services[self.acct.name]
                 self.inline = InlineRunner(
-                    Analyser([engine.core, *engine.modules], services, cache=engine.cache)
+                    Analyser(
+                        [engine.core, *engine.modules],
+                        services,
+                        cache=engine.cache,
+                        stop=engine._cancel,
+                    )
                 )
             report = self.inline.evaluate(batch).result()
         engine._take_report(report)
