@@ -389,8 +389,10 @@ class Resolver:
                 self._consecutive_timeouts += timeouts
             # Silence from the start, every server gone, or a long run of timeouts: dead.
             never = self._wire.responses == 0 and timeouts + bool(probe) >= 2
-            if never or not self._wire.any_alive() or (
-                self._consecutive_timeouts >= self._dead_after
+            if (
+                never
+                or not self._wire.any_alive()
+                or (self._consecutive_timeouts >= self._dead_after)
             ):
                 self.dead = True
         self.trust.check_everything_nx()

@@ -25,13 +25,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdatatype
+from mailstats.services.dns_codec import (
+    FLAG_TC,
+    RCODE_NOERROR,
+    RCODE_NXDOMAIN,
+    RCODE_REFUSED,
+    RCODE_SERVFAIL,
+    T_CNAME,
+    T_SOA,
+    TYPES,
+    FormError,
+    Labels,
+    Response,
+    RRSet,
+    decode,
+    encode_query,
+    is_response,
+    name_labels,
+    rdata_text,
+)
 
 OK = "ok"
 NXDOMAIN = "nxdomain"
@@ -86,7 +98,8 @@ class RttEstimator:
 @dataclass
 class _Flight:
     key: tuple[str, str]
-    query: dns.message.QueryMessage
+    labels: Labels  # the question's name as sent
+    rdtype: int
     wire: bytes
     server: int
     first_sent: float = 0.0
@@ -96,71 +109,57 @@ class _Flight:
     tried: set[int] = field(default_factory=set)
     last: WireAnswer | None = None  # a SERVFAIL/REFUSED kept while another server is asked
 
+    @property
+    def qid(self) -> int:
+        return (self.wire[0] << 8) | self.wire[1]
 
-def parse_response(msg: dns.message.Message, name: str, rdtype: str) -> WireAnswer:
+
+def parse_response(msg: Response, labels: Labels, rdtype: int) -> WireAnswer:
     """One response as a WireAnswer, following the CNAME chain in its answer section."""
-    rcode = msg.rcode()
-    if rcode == dns.rcode.SERVFAIL:
+    rcode = msg.rcode
+    if rcode == RCODE_SERVFAIL:
         return WireAnswer(SERVFAIL)
-    if rcode == dns.rcode.REFUSED:
+    if rcode == RCODE_REFUSED:
         return WireAnswer(REFUSED)
-    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+    if rcode not in (RCODE_NOERROR, RCODE_NXDOMAIN):
         return WireAnswer(ERROR)
-    want = dns.rdatatype.from_text(rdtype)
-    current = dns.name.from_text(name)
+    current = tuple(x.lower() for x in labels)
     seen = {current}
     for _ in range(MAX_CHAIN):
-        rrset = _find(msg, current, want)
+        rrset = _find(msg, current, rdtype)
         if rrset is not None:
-            if rcode == dns.rcode.NXDOMAIN:
+            if rcode == RCODE_NXDOMAIN:
                 return WireAnswer(ERROR)  # records and "no such name" at once: not an answer
-            return WireAnswer(OK, tuple(rdata_text(r, rdtype) for r in rrset), rrset.ttl)
-        alias = _find(msg, current, dns.rdatatype.CNAME) if want != dns.rdatatype.CNAME else None
+            return WireAnswer(OK, tuple(rdata_text(r, rdtype) for r in rrset.rdatas), rrset.ttl)
+        alias = _find(msg, current, T_CNAME) if rdtype != T_CNAME else None
         if alias is None:
             break
-        current = alias[0].target
+        current = alias.rdatas[0]  # type: ignore[assignment]
         if current in seen:
             return WireAnswer(LOOP)
         seen.add(current)
     else:
         return WireAnswer(INCOMPLETE)
     chased = len(seen) > 1
-    if rcode == dns.rcode.NXDOMAIN:
+    if rcode == RCODE_NXDOMAIN:
         return WireAnswer(NXDOMAIN, (), negative_ttl(msg))
-    if chased and not _has_soa(msg):
+    if chased and not any(r.rdtype == T_SOA for r in msg.authority):
         return WireAnswer(INCOMPLETE)  # the resolver stopped at an alias it did not follow
     return WireAnswer(NODATA, (), negative_ttl(msg))
 
 
-def _find(msg: dns.message.Message, name: dns.name.Name, rdtype: int) -> object | None:
+def _find(msg: Response, name: Labels, rdtype: int) -> RRSet | None:
     for rrset in msg.answer:
         if rrset.name == name and rrset.rdtype == rdtype:
             return rrset
     return None
 
 
-def _has_soa(msg: dns.message.Message) -> bool:
-    return any(r.rdtype == dns.rdatatype.SOA for r in msg.authority)
-
-
-def rdata_text(rdata: object, rdtype: str) -> str:
-    if rdtype == "TXT":
-        return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
-    if rdtype == "MX":
-        return f"{rdata.preference} {rdata.exchange.to_text(omit_final_dot=True).lower()}"  # type: ignore[attr-defined]
-    if rdtype in ("PTR", "NS", "CNAME"):
-        return rdata.target.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
-    return rdata.to_text()
-
-
-def negative_ttl(response: dns.message.Message | None) -> int:
+def negative_ttl(response: Response) -> int:
     """RFC 2308: the SOA's minimum (capped by its TTL) from the authority section."""
-    try:
-        for rrset in response.authority if response is not None else ():
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return int(min(rrset.ttl, rrset[0].minimum))
-    except Exception:  # noqa: BLE001
-        pass
+    for rrset in response.authority:
+        if rrset.rdtype == T_SOA:
+            return int(min(rrset.ttl, rrset.rdatas[0]))  # type: ignore[call-overload]
     return DEFAULT_NEGATIVE_TTL
 
 
@@ -243,20 +242,23 @@ class Exchanger:
                 key = queue.pop()
                 if not may_send(key):
                     continue
+                rdtype = TYPES.get(key[1])
                 try:
-                    q = dns.message.make_query(key[0], key[1])
-                except (dns.exception.DNSException, ValueError):
+                    if rdtype is None:
+                        raise ValueError(f"type {key[1]} is not asked by this resolver")
+                    labels = name_labels(key[0])
+                except ValueError:
                     out[key] = WireAnswer(ERROR, responded=False)
                     continue
                 while next_id in flights:
                     next_id = (next_id + 1) & 0xFFFF
-                q.id = next_id
+                qid = next_id
                 next_id = (next_id + 1) & 0xFFFF
-                flight = _Flight(key, q, q.to_wire(), 0, first_sent=now)
+                flight = _Flight(key, labels, rdtype, encode_query(qid, labels, rdtype), 0, now)
                 if not self._send(flight, socks, now):
                     out[key] = WireAnswer(TIMEOUT, responded=False)
                     continue
-                flights[q.id] = flight
+                flights[qid] = flight
             if not flights:
                 continue
             for f in flights.values():
@@ -323,27 +325,27 @@ class Exchanger:
                     self._kill(i, socks)
                 return
             try:
-                msg = dns.message.from_wire(wire)
-            except Exception:  # noqa: BLE001 - garbage on the socket is simply ignored
+                msg = decode(wire)
+            except FormError:  # garbage on the socket is simply ignored
                 continue
-            flight = flights.get(msg.id)
-            if flight is None or not flight.query.is_response(msg):
+            flight = flights.get(msg.qid)
+            if flight is None or not is_response(msg, msg.qid, flight.labels, flight.rdtype):
                 continue
             self.responses += 1
             self._last_rx = time.monotonic()
             if flight.tries == 1:
                 self.rtt.sample(time.monotonic() - flight.sent)
             key = flight.key
-            if msg.flags & dns.flags.TC:
-                del flights[msg.id]
+            if msg.flags & FLAG_TC:
+                del flights[msg.qid]
                 out[key] = self._tcp(flight)
                 continue
-            answer = parse_response(msg, key[0], key[1])
+            answer = parse_response(msg, flight.labels, flight.rdtype)
             if answer.status in (SERVFAIL, REFUSED) and self._untried(flight):
                 flight.last = answer  # another server gets one chance
                 flight.sent, flight.rto = 0.0, 0.0
                 continue
-            del flights[msg.id]
+            del flights[msg.qid]
             out[key] = answer
 
     def _untried(self, flight: _Flight) -> bool:
@@ -376,14 +378,35 @@ class Exchanger:
         return max(f.sent + f.rto, min(self._last_rx + self.rtt.rto, f.first_sent + self.lifetime))
 
     def _tcp(self, flight: _Flight) -> WireAnswer:
-        """A truncated UDP answer: ask the same server over TCP."""
+        """A truncated UDP answer: ask the same server over TCP (RFC 7766 length framing)."""
         host, port = self.servers[flight.server]
         self.tcp += 1
         self.sent += 1
+        deadline = time.monotonic() + self.lifetime
         try:
-            msg = dns.query.tcp(flight.query, host, port=port, timeout=self.lifetime)
-        except dns.exception.Timeout:
+            with socket.create_connection((host, port), timeout=self.lifetime) as s:
+                s.sendall(len(flight.wire).to_bytes(2, "big") + flight.wire)
+                size = int.from_bytes(_recv_exactly(s, 2, deadline), "big")
+                msg = decode(_recv_exactly(s, size, deadline))
+        except TimeoutError:
             return WireAnswer(TIMEOUT, responded=False)
-        except (dns.exception.DNSException, OSError, ValueError):
+        except (FormError, OSError, EOFError):
             return WireAnswer(ERROR, responded=False)
-        return parse_response(msg, flight.key[0], flight.key[1])
+        if not is_response(msg, flight.qid, flight.labels, flight.rdtype):
+            return WireAnswer(ERROR, responded=False)
+        return parse_response(msg, flight.labels, flight.rdtype)
+
+
+def _recv_exactly(s: socket.socket, size: int, deadline: float) -> bytes:
+    """`size` bytes from a stream socket, within the look-up's lifetime."""
+    data = bytearray()
+    while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        s.settimeout(left)
+        chunk = s.recv(size - len(data))
+        if not chunk:
+            raise EOFError("connection closed mid-message")
+        data += chunk
+    return bytes(data)
