@@ -36,7 +36,6 @@ MAX_DEPTH = 50
 #: A run of lines the email package reads as header lines (its headerRE, line by line).
 _HEADER_RUN = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
 _EOL = re.compile(rb"\r\n|\r|\n")
-_FROM_LINE = re.compile(rb"(?<=[\r\n])From ")
 #: The three fields that shape the structure, with their continuation lines. A space before
 #: the colon makes another field name, as it does for the email package.
 _WANTED = re.compile(
@@ -148,7 +147,9 @@ class _Scan:
             eol = _EOL.match(self.buf, run_end, limit)
             body = eol.end() if eol else run_end  # a blank line is thrown away
         extra = 0
-        if _FROM_LINE.search(self.buf, pos + 1, run_end):
+        # a "From " line after the first (a plain find: a look-behind regex search tries
+        # every position of the block)
+        if self.buf.find(b"\nFrom ", pos, run_end) >= 0 or self.buf.find(b"\rFrom ", pos, run_end) >= 0:
             extra, run_end = self._pushed_back_from(pos, run_end)
         return _read_fields(_wanted(self.buf, pos, run_end), default), body, extra
 
