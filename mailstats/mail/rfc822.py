@@ -1,0 +1,55 @@
+"""A message split into dkimpy's (headers, body) form without splitting the body into lines.
+
+dkimpy's own rfc822_parse splits the *whole* message on every line break and joins the body
+back with CRLF: on signed mail with attachments that was a third of the DKIM module's time.
+`rfc822_split` gives exactly its result (tests/test_rfc822.py checks it against dkimpy on
+generated and real messages), raising the same errors for the same header lines, but reads
+the lines of the header alone and converts the body's line breaks with two C-level
+replaces: "\\r?\\n" -> CRLF is the same as CRLF -> LF, then LF -> CRLF.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dkim import MessageFormatError
+
+_BREAK = re.compile(b"\r?\n")
+_NAME = re.compile(rb"([\x21-\x7e]+?):")
+
+
+def _header_end(message: bytes) -> tuple[int, int] | None:
+    """(end of the last header line, start of the body) at the first empty line, or None."""
+    if message.startswith(b"\n"):
+        return 0, 1
+    if message.startswith(b"\r\n"):
+        return 0, 2
+    lf_lf = message.find(b"\n\n")
+    lf_crlf = message.find(b"\n\r\n")
+    found = [k for k in (lf_lf, lf_crlf) if k >= 0]
+    if not found:
+        return None
+    k = min(found)
+    end = k - 1 if message[k - 1 : k] == b"\r" else k
+    return end, k + (2 if message[k + 1 : k + 2] == b"\n" else 3)
+
+
+def rfc822_split(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """dkimpy's rfc822_parse: ([name, value + CRLF] per field, body with CRLF line breaks)."""
+    bounds = _header_end(message)
+    lines = _BREAK.split(message if bounds is None else message[: bounds[0]])
+    headers: list[list[bytes]] = []
+    for line in lines:
+        if not line:
+            break  # only the message's last line can be empty here: there is no body
+        if line[0] in (0x09, 0x20):
+            headers[-1][1] += line + b"\r\n"  # IndexError on a leading continuation, as dkimpy
+            continue
+        m = _NAME.match(line)
+        if m is not None:
+            headers.append([m.group(1), line[m.end(0) :] + b"\r\n"])
+        elif not line.startswith(b"From "):
+            raise MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
+    if bounds is None:
+        return headers, b""
+    return headers, message[bounds[1] :].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
