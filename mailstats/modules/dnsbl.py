@@ -22,6 +22,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
 from mailstats.modules import HEADER, Module, Setting, Value
@@ -47,8 +48,11 @@ _BLOCKED_NET = ipaddress.ip_network("127.255.255.252/30")
 _ZONE_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
 
 
+@lru_cache(maxsize=1 << 16)
 def query_name(ip: str, zone: str) -> str | None:
-    """'192.0.2.1' -> '1.2.0.192.zone'; IPv6 in nibble format; None when `ip` is no IP."""
+    """'192.0.2.1' -> '1.2.0.192.zone'; IPv6 in nibble format; None when `ip` is no IP.
+
+    Cached: each message asks it once per zone in prefetch and again in evaluate."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
