@@ -22,7 +22,8 @@ from mailstats.modules.dkim import _int2str, _str2int
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 LINES = [b"From: a@b.example", b"DKIM-Signature: v=1; a=rsa-sha256;", b"\tb=abc", b" cont",
-         b"Subject:x", b"From someone", b"bad line", b"X:", b"", b"\r", b"body text", b" "]  # fmt: skip
+         b"Subject:x", b"From someone", b"bad line", b"X:", b"", b"\r", b"body text",
+         b" "]  # fmt: skip
 BREAKS = [b"\r\n", b"\n", b"\r", b"\r\r\n", b"\n\r"]
 
 

@@ -149,7 +149,10 @@ class _Scan:
         extra = 0
         # a "From " line after the first (a plain find: a look-behind regex search tries
         # every position of the block)
-        if self.buf.find(b"\nFrom ", pos, run_end) >= 0 or self.buf.find(b"\rFrom ", pos, run_end) >= 0:
+        if (
+            self.buf.find(b"\nFrom ", pos, run_end) >= 0
+            or self.buf.find(b"\rFrom ", pos, run_end) >= 0
+        ):
             extra, run_end = self._pushed_back_from(pos, run_end)
         return _read_fields(_wanted(self.buf, pos, run_end), default), body, extra
 
