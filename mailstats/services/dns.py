@@ -142,6 +142,11 @@ def _norm(name: str, rdtype: str) -> tuple[str, str]:
     return (name or "").strip().rstrip(".").lower(), rdtype.upper()
 
 
+#: From this many names in one prefetch on, every live stored answer is read at once (see
+#: Resolver._load); fewer are read one row each.
+BULK_LOAD = 256
+
+
 class Resolver:
     """Thread-safe caching resolver; `query` may be called from modules and worker threads."""
 
@@ -216,6 +221,10 @@ class Resolver:
 
     # -- cache ------------------------------------------------------------------------
     def _load(self) -> None:
+        """Every live stored answer into memory at once: for big batches (`prefetch`), which
+        ask thousands of names. A `query` or a small prefetch before that reads its own rows
+        instead: a re-run with nothing new asks a few MX and DNSBL test names, and loading
+        100k+ stored answers for them was most of its time."""
         if self._loaded:
             return
         self._loaded = True
@@ -252,7 +261,7 @@ class Resolver:
         entry = self._mem.get(key)
         if entry is not None and not entry[3] and entry[2] < now:
             entry = None
-        if entry is None and self._store is not None and self._loaded:
+        if entry is None and self._store is not None:
             for _n, _t, status, records, expires, _run in self._store.lookup_dns(
                 self.key, [key], now, self.run_id
             ):
@@ -284,7 +293,6 @@ class Resolver:
             self.stats[UNTRUSTED] += 1
             return DnsAnswer(UNTRUSTED)
         with self._lock:
-            self._load()
             hit = self._hit(key, time.time())
         if hit is not None:
             self.stats["cache_hit"] += 1
@@ -303,16 +311,14 @@ class Resolver:
         if self.lying:
             return
         todo: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        keys = {_norm(name, rdtype): None for name, rdtype in queries}  # in order, once
         with self._lock:
-            self._load()
+            if len(keys) >= BULK_LOAD:
+                self._load()
             now = time.time()
-            for name, rdtype in queries:
-                key = _norm(name, rdtype)
-                if key[0] and len(key[0]) <= 253 and key not in seen:
-                    seen.add(key)
-                    if self._hit(key, now) is None:
-                        todo.append(key)
+            for key in keys:
+                if key[0] and len(key[0]) <= 253 and self._hit(key, now) is None:
+                    todo.append(key)
         if todo:
             self._resolve(todo)
             self.flush()  # other processes of the run find these before asking again
