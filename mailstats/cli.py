@@ -208,6 +208,7 @@ def run_batch(
         if dns_snapshot is not None:
             _load_snapshot(cache_obj, dns_snapshot, cfg.settings.dns_servers)
         engine = Engine(cfg, cache=cache_obj)
+        engine.keep_tables = False  # the outputs read each folder's table back, one at a time
         engine.warnings.extend(cache_obj.warnings)  # printed at the end, and in the manifest
     except (ConfigError, CacheError) as exc:
         _err(str(exc))

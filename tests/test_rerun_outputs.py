@@ -80,9 +80,12 @@ def _config(
     )
 
 
-def _run(cfg: Any, out: Path) -> tuple[dict[str, bytes], Any]:
+def _run(cfg: Any, out: Path, keep_tables: bool = False) -> tuple[dict[str, bytes], Any]:
+    """The outputs of one run; the batch run's way (tables read back from the cache when
+    the outputs are written) unless `keep_tables` (the GUI's: tables kept in memory)."""
     cache = Cache(cfg.settings.cache)
     engine = Engine(cfg, cache=cache)
+    engine.keep_tables = keep_tables
     result = engine.run()
     results = engine.results(result)
     write_outputs(results, result, out, now=NOW)
@@ -94,7 +97,7 @@ def _run(cfg: Any, out: Path) -> tuple[dict[str, bytes], Any]:
 def _cold(tmp: Path, store: Path, modules: list[str], tag: str, **account: Any) -> dict:
     """The outputs of a full recompute: a run over an empty cache."""
     cfg = _config(store, tmp / f"cold-{tag}.sqlite", modules, account)
-    return _run(cfg, tmp / f"cold-{tag}")[0]
+    return _run(cfg, tmp / f"cold-{tag}", keep_tables=True)[0]
 
 
 def _evaluated(result: Any) -> int:

@@ -118,11 +118,14 @@ def settle(engine: Engine, accounts: list[AccountResult]) -> tuple[dict[str, int
         columns = dns_columns(engine.modules)
         for acct in accounts:
             for fr in acct.folders:
+                # the table as counted, read before its DNS results are forgotten: what the
+                # outputs show is it with the DNS checks unknown
+                table = fr.table if fr.table is not None or not fr.uids else engine.table_for(fr)
                 for name in columns:
                     engine.cache.forget_results(acct.name, fr.folder, name)
-                table = fr.table
                 if table is None:
                     continue
+                fr.table = table
                 for name, cols in columns.items():
                     for c in cols:
                         key = f"{name}.{c}"

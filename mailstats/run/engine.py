@@ -164,6 +164,12 @@ class Engine:
         #: Worker processes that evaluate big folders while this one fetches (0 = none).
         #: Two by default: measured best on 2 cores (docs/benchmarks.md).
         self.workers = int(config.settings.extra.get("analysis_workers", 2))
+        #: Keep each folder's table on its FolderResult (the GUI and the thread and cluster
+        #: runners read them there). Off, a folder's table is dropped once counted and read
+        #: again from the cache's stored copy when the outputs are written: the batch run
+        #: holds one folder's columns at a time instead of every folder's (100k messages
+        #: with the default modules: about 100 MB).
+        self.keep_tables = True
         #: what modules read: the accounts file's settings over the modules' declared defaults
         self._settings = {
             st.flat_key(m.name): st.default
@@ -505,7 +511,7 @@ class Engine:
         else:
             table = self.folder_table(acct.name, folder, role, uids, fps)
         count_folder(fr, table, self.modules)
-        fr.table = table
+        fr.table = table if self.keep_tables else None
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner
 
