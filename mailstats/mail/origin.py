@@ -14,10 +14,10 @@ Received lines it likes below the real ones and any HELO it likes in the real on
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from mailstats.mail.ips import parse_ip
 from mailstats.mail.received import Hop, normalize_ip
 
 if TYPE_CHECKING:
@@ -39,9 +39,8 @@ def is_public_ip(ip: str) -> bool:
     reserved and unspecified addresses are not public. No range is counted as public to suit
     test mail: the fixtures use ordinary global addresses.
     """
-    try:
-        addr = ipaddress.ip_address(normalize_ip(ip) if ip else "")
-    except ValueError:
+    addr = parse_ip(normalize_ip(ip) if ip else "")
+    if addr is None:
         return False
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped

@@ -32,13 +32,13 @@ milliseconds: see tests/test_received_shapes.py and bench/bench_received.py.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from mailstats.mail.dates import parse_date
+from mailstats.mail.ips import parse_ip
 
 __all__ = [
     "Hop",
@@ -148,9 +148,8 @@ def normalize_ip(text: str) -> str:
         text = text[5:]
     if not text or len(text) > 64:
         return ""
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
+    addr = parse_ip(text)
+    if addr is None:
         parts = text.split(".")
         if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
             return ""

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from mailstats.mail.ips import parse_ip
 from mailstats.mail.received import Hop, is_public_ip, is_retrieval, normalize_ip
 
 __all__ = [
@@ -97,9 +98,8 @@ def _matches(host: str, names: tuple[str, ...], exact: bool) -> bool:
 
 @lru_cache(maxsize=4096)
 def _in_nets(ip: str, nets: tuple[str, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(normalize_ip(ip))
-    except ValueError:
+    addr = parse_ip(normalize_ip(ip))
+    if addr is None:
         return False
     return any(addr.version == net.version and addr in net for net in _networks(nets))
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
+from mailstats.mail.ips import parse_ip
 from mailstats.modules import HEADER, Module, Setting, Value
 from mailstats.services.dns import NODATA, NXDOMAIN, OK, DnsAnswer
 
@@ -53,9 +54,8 @@ def query_name(ip: str, zone: str) -> str | None:
     """'192.0.2.1' -> '1.2.0.192.zone'; IPv6 in nibble format; None when `ip` is no IP.
 
     Cached: each message asks it once per zone in prefetch and again in evaluate."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse_ip(ip)
+    if addr is None:
         return None
     if addr.version == 4:
         return ".".join(reversed(str(addr).split("."))) + "." + zone
@@ -73,10 +73,10 @@ def classify(answer: DnsAnswer) -> tuple[str, str]:
         return NOT_LISTED, "nodata"
     codes = []
     for rec in answer.records:
-        try:
-            codes.append(ipaddress.ip_address(rec.strip()))
-        except ValueError:
+        code_ip = parse_ip(rec.strip())
+        if code_ip is None:
             return ERROR, "bogus"
+        codes.append(code_ip)
     code = ",".join(str(c) for c in codes)
     if any(c.version == 4 and c in _BLOCKED_NET for c in codes):
         return BLOCKED, code

@@ -17,11 +17,11 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from mailstats.mail.ips import parse_ip
 from mailstats.modules import HEADER, Module, Value
 from mailstats.services.dns import NODATA, NXDOMAIN, ptr_name
 
@@ -55,9 +55,8 @@ MAIL_ROLES = re.compile(
 
 def embeds_ip(host: str, ip: str) -> bool:
     """Whether `host` spells the address in one of the usual generated forms."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse_ip(ip)
+    if addr is None:
         return False
     host = host.lower()
     if addr.version == 6:
@@ -149,11 +148,7 @@ def _out(value: bool | None, ptr: str | None, why: str) -> dict[str, Value | dic
 
 def _origin_ip(msg: Message, services: Services) -> str:
     ip = msg.origin_ip(services.identity)
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        return ""
-    return ip
+    return ip if parse_ip(ip) is not None else ""
 
 
 MODULE = Dynamic

@@ -22,7 +22,6 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 import dns.resolver
 import dns.reversename
 
+from mailstats.mail.ips import parse_ip
 from mailstats.services.dns_trust import Trust
 from mailstats.services.dns_wire import (
     ERROR,
@@ -300,9 +300,7 @@ class Resolver:
         return self._resolve([key])[key]
 
     def ptr(self, ip: str) -> DnsAnswer:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
+        if parse_ip(ip) is None:
             return DnsAnswer(ERROR)
         return self.query(ptr_name(ip), "PTR")
 

@@ -7,10 +7,11 @@ directory in the user's home.
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 
 import tldextract
+
+from mailstats.mail.ips import parse_ip
 
 
 class DomainSplitter:
@@ -25,11 +26,8 @@ class DomainSplitter:
         host = (host or "").strip().strip(".").lower()
         if not host or " " in host or host.startswith("["):
             return ""
-        try:
-            ipaddress.ip_address(host)
+        if parse_ip(host) is not None:
             return ""
-        except ValueError:
-            pass
         try:
             parts = self._extract(host)
         except Exception:  # noqa: BLE001 - junk host names must not stop a run
