@@ -187,8 +187,14 @@ class Message:
         return [decode_header_value(v) for v in self.fields.get(name.lower(), ())]
 
     def raw_header_all(self, name: str) -> list[str]:
-        """Every header of that name, unfolded but not RFC 2047 decoded (for Received, DKIM)."""
-        return [_unfold(v) for v in self.fields.get(name.lower(), ())]
+        """Every header of that name, unfolded but not RFC 2047 decoded (for Received, DKIM).
+
+        Kept per name: DKIM-Signature and Received are each asked by several modules."""
+        memo = self.__dict__.setdefault("_raw_all", {})
+        key = name.lower()
+        if key not in memo:
+            memo[key] = [_unfold(v) for v in self.fields.get(key, ())]
+        return list(memo[key])
 
     # Shared parsed views; imported lazily to keep this module dependency-free.
     @cached_property

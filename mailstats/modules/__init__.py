@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -186,6 +187,11 @@ class Module:
         return {}
 
 
+@lru_cache(maxsize=256)
+def _known_keys(checks: tuple[str, ...], extras: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({*checks, *extras, "_why", "_error"})
+
+
 def check_result(module: Module, values: Any) -> tuple[dict[str, Any], str, list[str]]:
     """(values to store, error, unknown keys) for what `evaluate` returned.
 
@@ -209,7 +215,7 @@ def check_result(module: Module, values: Any) -> tuple[dict[str, Any], str, list
                 break
     if not error and not isinstance(values.get("_why", {}), dict):
         error = "'_why' must be a dict of check -> explanation"
-    known = {*module.checks, *module.extras, "_why", "_error"}
+    known = _known_keys(tuple(module.checks), tuple(module.extras))
     unknown = [k for k in values if k not in known]
     if unknown:
         values = {k: v for k, v in values.items() if k in known}
