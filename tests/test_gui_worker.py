@@ -100,3 +100,51 @@ def test_emitting_signals_keeps_the_reference_counts(qapp: Any) -> None:
     gc.collect()
     assert len(got) == 200
     assert (sys.getrefcount(True), sys.getrefcount(False)) == before
+
+
+def test_a_finished_job_is_freed_without_the_cycle_collector(qtbot: Any, qapp: Any) -> None:
+    """Once a job's thread has ended, the job, its engine and whatever its callbacks hold
+    (a run's result holds every folder's table) go with their last reference, not at some
+    later full garbage collection: the window's memory grew by a run each time before."""
+    import gc
+    import weakref
+
+    class Cache:
+        def close(self) -> None:
+            pass
+
+    class Engine:
+        def __init__(self) -> None:
+            self.cache = Cache()
+            self.progress: Any = None
+
+        def run(self, accounts: list[Any], progress: Any, cancel: Any) -> str:
+            self.progress = progress  # the real engine keeps its callback too
+            progress("p")
+            return "result"
+
+    class Payload:
+        pass
+
+    owner = QObject()
+    got: list[Any] = []
+    gc.collect()
+    gc.disable()
+    try:
+        engine, payload, held = Engine(), Payload(), Payload()
+        refs = [weakref.ref(engine), weakref.ref(payload), weakref.ref(held)]
+        job = worker.RunWorker(engine, [])
+        worker.start(job, owner, done=lambda r, p=payload: got.append(r), progress=got.append)
+        call = worker.CallWorker(lambda h=held: h)
+        worker.start(call, owner, done=lambda r: got.append(type(r).__name__))
+        del engine, payload, held, job, call
+        qtbot.waitUntil(
+            lambda: (
+                sorted(map(str, got)) == ["Payload", "p", "result"]
+                and not owner.__dict__.get("_jobs")
+            ),
+            timeout=5000,
+        )
+        qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=5000)
+    finally:
+        gc.enable()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -63,10 +64,18 @@ class RunWorker(QObject):
             except (ValueError, OSError) as exc:  # a bad setting, an unusable cache file
                 self.failed.emit(f"Cannot start: {exc}")
                 return
+        # The engine keeps its progress callback: a bound method of this worker made a cycle
+        # (worker -> engine -> callback -> worker), which kept every finished run's engine in
+        # memory until a full garbage collection. A weak reference breaks it.
+        me = weakref.ref(self)
+
+        def progress(p: Any) -> None:
+            job = me()
+            if job is not None:
+                job._on_progress(p)
+
         try:
-            result = self.engine.run(
-                self.accounts, progress=self._on_progress, cancel=self.cancel_event
-            )
+            result = self.engine.run(self.accounts, progress=progress, cancel=self.cancel_event)
         except Exception as exc:  # noqa: BLE001 - shown in the window, never a crash
             self.failed.emit(f"the run stopped: {type(exc).__name__}: {exc}")
             return
@@ -74,6 +83,10 @@ class RunWorker(QObject):
             # The engine's connection belongs to this thread; readers open their own.
             self.engine.cache.close()
         self.done.emit(result)
+
+
+def _nothing() -> None:
+    pass
 
 
 class Relay(QObject):
@@ -107,9 +120,16 @@ class Relay(QObject):
 
     @Slot()
     def on_finished(self) -> None:
-        """The thread has ended: drop the references and let Qt delete the objects."""
+        """The thread has ended: drop the references and let Qt delete the objects.
+
+        The callbacks are dropped too: they are closures over the job (whose run result
+        holds every folder's table), and `forget` refers back to this relay, so without
+        this each finished run stayed in memory until a full garbage collection.
+        """
         thread = self.sender()
         self.forget()
+        self.forget = _nothing
+        self._done = self._failed = self._progress = None
         if thread is not None:
             thread.deleteLater()
         self.deleteLater()
