@@ -12,7 +12,8 @@ that message's header and reasons), then ten Down-arrow presses in a row (how ma
 were read, and how long until the panel shows the last one). Throughout, a 20 ms timer
 records the longest time the event loop did not answer (a stall), and the window process's
 resident memory is sampled every 50 ms (the report's child process is not the window's).
-The overall progress bar's value when the small Sent folder is done is recorded too.
+The overall progress bar's value when the small Sent folder is done is recorded too (in %, or
+"busy" while the folders' message counts are not known yet).
 
 `--mailbox DIR` keeps the generated Maildir in DIR and reuses it when it is already there
 (generating 100k messages takes minutes). `--stacks FILE` appends every thread's Python
@@ -153,6 +154,9 @@ def main() -> int:
     def tick() -> None:
         now = time.monotonic()
         stall["max"] = max(stall["max"], now - stall["last"])
+        if stacks is not None and now - stall["last"] > 0.3:
+            print(f"stall of {now - stall['last']:.3f} s ended at {time.time():.3f}", file=stacks)
+            stacks.flush()
         stall["last"] = now
         if stacks is not None:
             faulthandler.cancel_dump_traceback_later()
@@ -203,13 +207,20 @@ def main() -> int:
         entry: dict[str, Any] = {"run": i + 1}
         win.go("Run")
         before = res.outcome
-        sent_done: list[int] = []
+        sent_done: list[Any] = []
         original = win.run.on_progress
 
-        def watch(p: Any, original: Any = original, sent_done: list[int] = sent_done) -> None:
+        def watch(p: Any, original: Any = original, sent_done: list[Any] = sent_done) -> None:
             original(p)
             if p.phase == "done" and p.folder == "Sent":
-                sent_done.append(win.run.overall.value())
+                bar = win.run.overall  # a busy bar (no percentage) has maximum 0
+                sent_done.append("busy" if bar.maximum() == 0 else bar.value() / 10)
+            if len(sent_done) == 1 and win.run.overall.maximum() != 0 and p.folder != "Sent":
+                # the first percentage shown after Sent: what the weighting makes of it
+                sent_done.append(
+                    f"{win.run.overall.value() / 10} % at {p.folder} {p.phase} "
+                    f"{p.done:,} of {p.total:,}"
+                )
 
         win.run.on_progress = watch  # type: ignore[method-assign]
         stall["max"], stall["last"] = 0.0, time.monotonic()
@@ -220,7 +231,8 @@ def main() -> int:
         entry["run_s"] = round(time.perf_counter() - t, 2)
         entry["stall_max_s"] = round(stall["max"], 3)
         entry["show_results_s"] = round(shown_s[-1], 3) if shown_s else None
-        entry["overall_when_sent_done"] = (sent_done[0] / 10) if sent_done else None
+        entry["overall_when_sent_done"] = sent_done[0] if sent_done else None
+        entry["overall_first_shown_after"] = sent_done[1] if len(sent_done) > 1 else None
         win.run.on_progress = original  # type: ignore[method-assign]
         entry["rss_after_run_mb"] = round(rss_mb(), 1)
         entry["peak_run_mb"] = round(sampler.reset(), 1)
@@ -271,9 +283,11 @@ def main() -> int:
             before_msg = win.statusBar().currentMessage()
             res.report(str(tmp / "out"))
             spin(
-                lambda b=before_msg: win.statusBar().currentMessage().startswith("Wrote ")
-                and win.statusBar().currentMessage().endswith("report.html")
-                and win.statusBar().currentMessage() != b,
+                lambda b=before_msg: (
+                    win.statusBar().currentMessage().startswith("Wrote ")
+                    and win.statusBar().currentMessage().endswith("report.html")
+                    and win.statusBar().currentMessage() != b
+                ),
                 3600,
             )
             entry["export_and_report_s"] = round(time.perf_counter() - t, 1)
