@@ -179,3 +179,31 @@ def test_second_run_with_the_windows_own_modules_counts_the_same(
     assert any(v for c in first.module_counters.values() for v in c.values())
     assert second.module_counters == first.module_counters
     close_window(win)
+
+
+def test_a_new_run_lets_go_of_the_shown_runs_tables(qtbot: Any, isolated: Path) -> None:
+    """Two runs' per-message tables are never held at once (the window kept a run's worth
+    more memory after each run); nothing of the old run can be exported while the new one
+    writes the cache, and the messages come back with the new results."""
+    import weakref
+
+    win = make_window(qtbot, isolated)
+    first = run_demo(qtbot, win)
+    res = win.results
+    res.tabs.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: res.messages.rowCount() > 0, timeout=20000)
+    tables = [fr.table for a in first.result.accounts for fr in a.folders]
+    assert tables and all(t is not None for t in tables)
+    refs = [weakref.ref(t) for t in tables]
+    del tables
+    win.go("Run")
+    qtbot.mouseClick(win.run.demo_button, Qt.MouseButton.LeftButton)
+    assert win.run.running
+    assert all(r() is None for r in refs)  # freed at once, not at the end of the new run
+    assert res.messages.rowCount() == 0 and "next results" in res.count_label.text()
+    assert not res.export_button.isEnabled() and not res.share_button.isEnabled()
+    qtbot.waitUntil(lambda: res.outcome is not first, timeout=120000)
+    assert res.export_button.isEnabled()
+    qtbot.waitUntil(lambda: res.messages.rowCount() > 0, timeout=20000)
+    assert counts_of(res.outcome) == counts_of(first)
+    close_window(win)

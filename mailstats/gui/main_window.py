@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.folders.changed.connect(self.run.refresh_accounts)
         self.folders.changed.connect(self.accounts.refresh)
         self.run.finished.connect(self._run_finished)
+        self.run.started.connect(self.results.drop_tables)
         QShortcut(QKeySequence("Ctrl+R"), self, activated=self._shortcut_run)
 
         self.resize(1100, 720)

@@ -72,6 +72,8 @@ class ResultsPage(QWidget):
         #: the outcome whose CSV files are in last_export (a report must describe it)
         self.exported_outcome: Any = None
         self.report_proc: Any = None
+        #: set while a run goes on: the shown run's message tables were let go of
+        self.dropped = False
         self.open_url = QDesktopServices.openUrl
         layout = QVBoxLayout(self)
 
@@ -207,6 +209,7 @@ class ResultsPage(QWidget):
     def show_outcome(self, outcome: Any) -> None:
         if self.outcome is not None and self.outcome.results is not outcome.results:
             self.release()
+        self.dropped = False
         self.outcome = outcome
         self.tables = {}
         result = outcome.result
@@ -277,6 +280,23 @@ class ResultsPage(QWidget):
         del old
         release_memory()
 
+    def drop_tables(self) -> None:
+        """A new run started: let go of the shown run's per-message tables (tens of MB at
+        100k messages), so two runs' tables are never in memory at once (the window kept a
+        run's worth more after each run). The counts stay on screen. The messages, export
+        and report come back with the new run's results: read again from the cache meanwhile
+        they could mix in what the new run is writing."""
+        if self.outcome is None:
+            return
+        for a in self.outcome.result.accounts:
+            for fr in a.folders:
+                fr.table = None
+        self.tables = {}
+        self.dropped = True
+        self._set_enabled(False)
+        self.load_folder()
+        release_memory()
+
     def _fill_checks(self) -> None:
         account = self.scope.currentData()
         rows = build_check_rows(self.summary, account)
@@ -336,8 +356,16 @@ class ResultsPage(QWidget):
     # -- messages ---------------------------------------------------------------------
     def load_folder(self) -> None:
         fr = self.folder_box.currentData()
-        if fr is None or self.outcome is None:
+        if fr is None or self.outcome is None or self.dropped:
             self.messages.set_table(None)
+            self.wanted = self.shown = None
+            self.header_text.clear()
+            self.why_text.clear()
+            self.count_label.setText(
+                "a run was started: the messages come back with the next results"
+                if self.dropped
+                else ""
+            )
             return
         key = (fr.account, fr.folder)
         if key in self.tables:

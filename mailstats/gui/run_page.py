@@ -64,6 +64,7 @@ class RunOutcome:
 
 class RunPage(QWidget):
     finished = Signal(object)  # RunOutcome
+    started = Signal()  # a run was launched (the results page lets go of the old tables)
     message = Signal(str)
     error = Signal(str)
 
@@ -256,6 +257,7 @@ class RunPage(QWidget):
         self.demo_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._log(f"Run started for {', '.join(a.name for a in accounts)}.")
+        self.started.emit()
         worker.start(
             job,
             self,
