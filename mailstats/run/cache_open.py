@@ -166,13 +166,20 @@ def _nofollow_opener(path: str, flags: int) -> int:
 
 
 def chmod_own(path: Path) -> None:
-    """0600 on a regular file at `path` itself (a link there is left alone)."""
+    """0600 on a regular file at `path` itself (a link there is left alone).
+
+    By path, never through a descriptor of its own: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, and SQLite's locks on the cache's -shm file
+    are such locks. Dropped (the window opens the cache again for each run, so does each
+    analysis worker), the next process to open the cache took itself for its only user,
+    truncated the shared memory file, and the processes that had it mapped died of SIGBUS.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        st = os.lstat(path)
     except OSError:
         return
-    try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != 0o600:
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
