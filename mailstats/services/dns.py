@@ -30,9 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import dns.resolver
-import dns.reversename
-
 from mailstats.mail.ips import parse_ip
 from mailstats.services.dns_trust import Trust
 from mailstats.services.dns_wire import (
@@ -116,6 +113,8 @@ def parse_server(spec: str) -> tuple[str, int]:
 
 def system_servers() -> list[tuple[str, int]]:
     """The system resolver's servers (resolv.conf); none when it cannot be read."""
+    import dns.resolver  # here: 70 ms of start-up, and only a run without dns_servers needs it
+
     try:
         r = dns.resolver.Resolver()
     except Exception:  # noqa: BLE001 - no resolv.conf: no servers, every look-up unknown
@@ -135,6 +134,8 @@ def ptr_name(ip: str) -> str:
     parts = ip.split(".")
     if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
         return ".".join(reversed(parts)) + ".in-addr.arpa"
+    import dns.reversename
+
     return dns.reversename.from_address(ip).to_text(omit_final_dot=True)
 
 

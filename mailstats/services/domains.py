@@ -8,8 +8,7 @@ directory in the user's home.
 from __future__ import annotations
 
 from functools import lru_cache
-
-import tldextract
+from typing import Any
 
 from mailstats.mail.ips import parse_ip
 
@@ -18,8 +17,16 @@ class DomainSplitter:
     """One shared instance per run; the extractor is expensive to build, cheap to call."""
 
     def __init__(self) -> None:
-        self._extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        self._extractor: Any = None
         self.registrable = lru_cache(maxsize=65536)(self._registrable)
+
+    def _build(self) -> Any:
+        """tldextract, imported and built at the first name: its import (requests and all)
+        is a tenth of a second of every start-up, and a re-run with nothing new splits none."""
+        import tldextract
+
+        self._extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        return self._extractor
 
     def _registrable(self, host: str) -> str:
         """'smtp.out.example.co.uk' -> 'example.co.uk'; '' for IPs, bare suffixes and junk."""
@@ -28,8 +35,9 @@ class DomainSplitter:
             return ""
         if parse_ip(host) is not None:
             return ""
+        extract = self._extractor or self._build()  # outside the try: never a silent ""
         try:
-            parts = self._extract(host)
+            parts = extract(host)
         except Exception:  # noqa: BLE001 - junk host names must not stop a run
             return ""
         if not parts.domain or not parts.suffix:
