@@ -80,23 +80,25 @@ def _read_columns(
     n = len(uids)
     complete = True
     for m, fp in keys:
-        data = cache.get_results(account, folder, m.name, m.version, fp)
         names = list(m.checks) + list(m.extras)
         cols = {name: [None] * n for name in names}
         err = [False] * n
-        found = 0
-        for uid, values in data.items():
-            i = index.get(uid)
-            if i is None:
-                continue
-            found += 1
-            if "_error" in values:
-                err[i] = True
-            for name in names:
-                v = values.get(name)
-                if v is not None:
-                    cols[name][i] = v
-        del data
+        seen = bytearray(n)
+        # chunk by chunk, page by page: never every message's values as dicts at once (at
+        # 100k messages that was tens of MB per module); a later chunk's entry replaces an
+        # earlier one whole, as in get_results
+        for chunk_uids, values, _whys in cache._result_chunks(
+            account, folder, m.name, m.version, fp, False
+        ):
+            for uid, entry in zip(chunk_uids, values, strict=True):
+                i = index.get(uid)
+                if i is None:
+                    continue
+                seen[i] = 1
+                err[i] = "_error" in entry
+                for name in names:
+                    cols[name][i] = entry.get(name)
+        found = n - seen.count(0)
         complete = complete and found == n
         core = m.name == CORE_NAME
         prefix = "" if core else f"{m.name}."
