@@ -299,15 +299,14 @@ class Engine:
             fps = {m.name: m.fingerprint(services) for m in [self.core, *self.modules]}
             self._fps[acct.name] = result.fingerprints = fps
             runner = InlineRunner(Analyser([self.core, *self.modules], services, stop=self._cancel))
-            for folder, role in roles.items():
+            todo = [(f, r) for f, r in roles.items() if f not in sent or f in synced]
+            for n, (folder, role) in enumerate(todo, 1):
                 if self._cancel.is_set():
                     break
-                if folder in sent and folder not in synced:
-                    continue
                 if self._use_worker(runner):
                     runner = self._start_worker(acct, sent_index, runner)
                 fr, runner = self._process_folder(
-                    source, acct, folder, role, services, runner, synced.get(folder)
+                    source, acct, folder, role, services, runner, synced.get(folder), n == len(todo)
                 )
                 result.folders.append(fr)
             self._merge_worker_counters()
@@ -442,8 +441,12 @@ class Engine:
         services: Services,
         runner: Any,
         synced: tuple[list[int], int] | None,
+        last: bool = False,
     ) -> tuple[FolderResult, Any]:
-        """Fetch what is new and evaluate what lacks a result, overlapping the two."""
+        """Fetch what is new and evaluate what lacks a result, overlapping the two.
+
+        `last`: the account's last folder; its worker processes end before its table is made,
+        so their memory and the table's are not held at once (the run's peak)."""
         if synced is None:
             plan = self._plan_folder(source, acct, folder)
             kept, new = plan.kept, plan.new
@@ -494,6 +497,8 @@ class Engine:
                 stored.extend(uids)
                 submit(rows, {m.name: uids for m in mods}, new=True)
         runner = run.finish(runner)
+        if last:
+            runner.close()
         uids = sorted(kept_set | set(stored)) if synced is None else kept
         if self._cancel.is_set():
             # Cancelled part-way: the folder stands for the messages analysed, not also those
