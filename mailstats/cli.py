@@ -247,6 +247,7 @@ def run_batch(
             else:
                 result = engine.run(accounts, progress=reporter, cancel=cancel)
                 results = engine.results(result)
+                results.store = engine.cache  # messages.csv's rows kept for the next run
     except KeyboardInterrupt:
         cancel.set()
         _err("interrupted; what was fetched is cached, run again to resume")

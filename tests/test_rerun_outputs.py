@@ -9,6 +9,7 @@ one, a module added or removed, a setting that changes a fingerprint) must do so
 from __future__ import annotations
 
 import mailbox
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +81,20 @@ def _config(
     )
 
 
-def _run(cfg: Any, out: Path, keep_tables: bool = False) -> tuple[dict[str, bytes], Any]:
+def _run(
+    cfg: Any, out: Path, keep_tables: bool = False, now: float = NOW
+) -> tuple[dict[str, bytes], Any]:
     """The outputs of one run; the batch run's way (tables read back from the cache when
-    the outputs are written) unless `keep_tables` (the GUI's: tables kept in memory)."""
+    the outputs are written, messages.csv's rows kept there) unless `keep_tables` (the
+    GUI's: tables kept in memory, nothing kept for messages.csv)."""
     cache = Cache(cfg.settings.cache)
     engine = Engine(cfg, cache=cache)
     engine.keep_tables = keep_tables
     result = engine.run()
     results = engine.results(result)
-    write_outputs(results, result, out, now=NOW)
+    if not keep_tables:
+        results.store = cache
+    write_outputs(results, result, out, now=now)
     results.close()
     cache.close()
     return {name: (out / name).read_bytes() for name in COMPARED}, result
@@ -98,6 +104,12 @@ def _cold(tmp: Path, store: Path, modules: list[str], tag: str, **account: Any) 
     """The outputs of a full recompute: a run over an empty cache."""
     cfg = _config(store, tmp / f"cold-{tag}.sqlite", modules, account)
     return _run(cfg, tmp / f"cold-{tag}", keep_tables=True)[0]
+
+
+def _reused(out: Path) -> int:
+    import json
+
+    return int(json.loads((out / "manifest.json").read_text())["messages_rows_reused"])
 
 
 def _evaluated(result: Any) -> int:
@@ -129,6 +141,16 @@ def test_warm_rerun_equals_cold_and_every_change_invalidates(
     assert listed == [], "a complete stored table must make listing result UIDs unnecessary"
     assert again == first
     assert again == _cold(tmp_path, store, MODULES, "same")
+    # messages.csv's rows came from the rendering the first run kept (every folder is big
+    # enough to keep a table here), with age_days of this run's clock
+    assert _reused(tmp_path / "again") == first["messages.csv"].count(b"\n") - 1
+    later = NOW + 3.5 * 86400
+    aged, _ = _run(cfg, tmp_path / "aged", now=later)
+    assert _reused(tmp_path / "aged") > 0
+    cold_aged = _run(
+        _config(store, tmp_path / "cold-aged.sqlite", MODULES), tmp_path / "cold-aged", True, later
+    )[0]
+    assert aged == cold_aged != first
 
     # One new message (appended: the older UIDs stay): evaluated, and the same as cold.
     _add(store / "INBOX.mbox", [generate_mailbox(6, 1, 0, 0).folders["INBOX"][0].raw])
@@ -149,6 +171,11 @@ def test_warm_rerun_equals_cold_and_every_change_invalidates(
     relays = {"trusted_relays": ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]}
     relayed, _ = _run(_config(store, warm_cache, MODULES, relays), tmp_path / "relayed")
     assert relayed == _cold(tmp_path, store, MODULES, "relays", **relays)
+
+    # The folders' roles swapped: the same tables, other rows in messages.csv.
+    swap = {"ham": ["Junk"], "spam": ["INBOX"]}
+    swapped, _ = _run(_config(store, warm_cache, MODULES, swap), tmp_path / "swapped")
+    assert swapped == _cold(tmp_path, store, MODULES, "swapped", **swap) != grown
 
     # A message removed (the mbox is rewritten: the folder is analysed afresh).
     mb = mailbox.mbox(store / "Junk.mbox")
@@ -178,7 +205,27 @@ def test_stored_table_of_an_older_format_or_damaged_is_made_again(tmp_path: Path
         db = Cache(cache_path)
         kept = [r[0][:4] for r in db.db.execute("SELECT data FROM tables")]
         db.close()
-        assert kept and all(k == b"MST2" for k in kept)
+        assert kept and all(k in (b"MST2", b"MST3") for k in kept)
+    # a kept rendering that is damaged, or does not fit the folder, is rendered again
+    from mailstats.run.cache_blobs import rendering_of, with_rendering
+
+    db = Cache(cache_path)
+    rows = db.db.execute("SELECT account, folder, data FROM tables").fetchall()
+    assert all(r[2][:4] == b"MST3" for r in rows)
+    for account, folder, data in rows:
+        # the layout: magic, complete, columns' length, columns, render key, rows
+        (size,) = struct.unpack_from("<I", data, 5)
+        render_key = data[9 + size : 9 + size + 32]
+        assert rendering_of(data, render_key) is not None
+        broken = with_rendering(data, render_key, "one row\x01 only\r\n")
+        db.db.execute(
+            "UPDATE tables SET data=? WHERE account=? AND folder=?", (broken, account, folder)
+        )
+    db.close()
+    again, _ = _run(cfg, tmp_path / "again")
+    assert again == first and _reused(tmp_path / "again") == 0
+    again, _ = _run(cfg, tmp_path / "again")
+    assert again == first and _reused(tmp_path / "again") > 0
 
 
 def test_a_table_stored_by_a_cancelled_run_is_completed_next_time(

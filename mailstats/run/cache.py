@@ -39,7 +39,9 @@ from mailstats.run.cache_blobs import (
     _unpack_pages,
     _unpack_uids,
     pack_table,
+    rendering_of,
     unpack_table,
+    with_rendering,
 )
 from mailstats.run.cache_open import CacheError, chmod_own, open_own
 
@@ -278,6 +280,15 @@ class CacheReader:
         return None if row is None else unpack_table(row[0])
 
 
+    def get_rendering(self, account: str, folder: str, key: str, render_key: bytes) -> str | None:
+        """messages.csv's rows of a folder as stored with its table `key` for `render_key`."""
+        row = self.db.execute(
+            "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
+            (account, folder, key),
+        ).fetchone()
+        return None if row is None else rendering_of(row[0], render_key)
+
+
 class Cache(CacheReader):
     """Single-writer cache. Use it from one thread (the engine's); readers open their own."""
 
@@ -424,6 +435,25 @@ class Cache(CacheReader):
                 "INSERT OR REPLACE INTO tables VALUES(?,?,?,?)",
                 (account, folder, key, pack_table(columns, complete)),
             )
+
+    def put_rendering(
+        self, account: str, folder: str, key: str, render_key: bytes, text: str
+    ) -> None:
+        """Keep a folder's messages.csv rows next to its table `key` (nothing when that table
+        is no longer stored): any change that drops the table drops them with it."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute(
+                "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
+                (account, folder, key),
+            ).fetchone()
+            blob = with_rendering(row[0], render_key, text) if row is not None else None
+            if blob is not None:
+                self.db.execute(
+                    "UPDATE tables SET data=? WHERE account=? AND folder=? AND key=?",
+                    (blob, account, folder, key),
+                )
+            self.db.execute("COMMIT")
 
     def _drop_table(self, account: str, folder: str) -> None:
         self.db.execute("DELETE FROM tables WHERE account=? AND folder=?", (account, folder))

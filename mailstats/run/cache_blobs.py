@@ -97,12 +97,58 @@ def pack_table(columns: dict[str, list[Any]], complete: bool) -> bytes:
 def unpack_table(blob: bytes) -> tuple[dict[str, list[Any]], bool] | None:
     """(columns, complete), or None for a blob of an older format or a damaged one: the
     table is then made again from the stored results, which is slower but never wrong."""
-    if blob[:4] != _TABLE_MAGIC or len(blob) < 5:
+    parts = _columns_part(blob) if len(blob) >= 5 else None
+    if parts is None:
         return None
+    blob = parts[0]
     try:
-        columns = marshal.loads(zlib.decompress(blob[5:]))
+        columns = marshal.loads(zlib.decompress(blob[1:]))
     except (ValueError, EOFError, TypeError, zlib.error):
         return None
     if not isinstance(columns, dict) or not all(type(c) is list for c in columns.values()):
         return None
-    return columns, blob[4] == 1
+    return columns, blob[0] == 1
+
+
+#: A table blob that also holds messages.csv's rows of the folder as last written (see
+#: Cache.put_rendering): magic, complete, the columns' length, the columns, the 32-byte key
+#: of what the rows were rendered for, the rows.
+_RENDERED_MAGIC = b"MST3"
+
+
+def _columns_part(blob: bytes) -> tuple[bytes, bytes] | None:
+    """(the complete flag and compressed columns, what follows them) of a table blob."""
+    if blob[:4] == _TABLE_MAGIC:
+        return blob[4:], b""
+    if blob[:4] == _RENDERED_MAGIC and len(blob) >= 9:
+        (size,) = struct.unpack_from("<I", blob, 5)
+        return blob[4:5] + blob[9 : 9 + size], blob[9 + size :]
+    return None
+
+
+def with_rendering(blob: bytes, render_key: bytes, text: str) -> bytes | None:
+    """`blob` with `text` as its rendering for `render_key` (None: not a table blob)."""
+    parts = _columns_part(blob)
+    if parts is None or len(render_key) != 32:
+        return None
+    head, _old = parts
+    columns = head[1:]
+    return (
+        _RENDERED_MAGIC
+        + head[:1]
+        + struct.pack("<I", len(columns))
+        + columns
+        + render_key
+        + zlib.compress(text.encode("utf-8"), 1)
+    )
+
+
+def rendering_of(blob: bytes, render_key: bytes) -> str | None:
+    """The rendering a table blob holds for `render_key`, else None."""
+    parts = _columns_part(blob)
+    if parts is None or parts[1][:32] != render_key or len(parts[1]) <= 32:
+        return None
+    try:
+        return zlib.decompress(parts[1][32:]).decode("utf-8")
+    except (zlib.error, UnicodeDecodeError):
+        return None

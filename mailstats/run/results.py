@@ -160,6 +160,9 @@ class RunResults:
         self.cache_path = Path(cache_path) if cache_path else None
         self._reader: CacheReader | None = None
         self._lock = threading.Lock()
+        #: The engine's writable cache, when its caller lets the outputs keep messages.csv's
+        #: rows there (keep_rendering); None: nothing is written.
+        self.store: Any = None
 
     def _cache(self) -> CacheReader:
         if self._reader is None:
@@ -191,6 +194,30 @@ class RunResults:
             return load_table(
                 self._cache(), fr.account, fr.folder, fr.role, fr.uids, self._keys(fr.account)
             )
+
+    def _stored_key(self, fr: FolderResult) -> str | None:
+        """The stored table's key of a folder whose table is read from the cache (None when
+        the folder result carries a table of its own, which may differ from the stored one)."""
+        if fr.table is not None or self.cache_path is None:
+            return None
+        from mailstats.run.counting import SNAPSHOT_MIN, table_key
+
+        if len(fr.uids) < SNAPSHOT_MIN:
+            return None
+        return table_key(fr.uids, self._keys(fr.account))
+
+    def rendering(self, fr: FolderResult, render_key: bytes) -> str | None:
+        """messages.csv's rows of a folder as kept with its stored table, else None."""
+        key = self._stored_key(fr)
+        if key is None:
+            return None
+        with self._lock:
+            return self._cache().get_rendering(fr.account, fr.folder, key, render_key)
+
+    def keep_rendering(self, fr: FolderResult, render_key: bytes, text: str) -> None:
+        key = self._stored_key(fr) if self.store is not None else None
+        if key is not None:
+            self.store.put_rendering(fr.account, fr.folder, key, render_key, text)
 
     def explain(self, account: Any, folder: str, uid: int) -> dict[str, Any]:
         """Everything known about one message: its header and each module's values and

@@ -8,13 +8,15 @@ spreadsheet would run a cell starting with `=`.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import os
 import re
 import tempfile
 import time
 from collections.abc import Iterable
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,10 @@ def write_csv(
         writer.writerow(header)
         if escaped:
             for block in rows:  # blocks of finished rows: one C call writes each block
-                writer.writerows(block)  # type: ignore[arg-type]
+                if isinstance(block, list):  # finished text, in pieces (a stored rendering)
+                    fh.writelines(block)
+                else:
+                    writer.writerows(block)  # type: ignore[arg-type]
         else:
             writer.writerows([safe_cell(v) for v in row] for row in rows)
     os.replace(tmp, path)
@@ -194,38 +199,92 @@ def _column(values: list[Any]) -> Iterable[Any]:
     return values
 
 
+#: Stands for a row's age_days cell in a stored rendering of messages.csv's rows: a C0
+#: control, which no cell can hold (safe_cell writes them as \\x01), filled in at writing.
+_AGE = "\x01"
+
+
+def _export_digest() -> bytes:
+    """What this file is: a stored rendering is only valid for the code that made it."""
+    global _DIGEST
+    if _DIGEST is None:
+        try:
+            _DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
+        except OSError:
+            _DIGEST = b""
+    return _DIGEST
+
+
+_DIGEST: bytes | None = None
+
+
 def message_rows(
-    results: Any, result: Any, now: float | None = None
-) -> Iterable[Iterable[tuple[Any, ...]]]:
+    results: Any, result: Any, now: float | None = None, reused: list[int] | None = None
+) -> Iterable[Iterable[tuple[Any, ...]] | list[str]]:
     """messages.csv rows, built column by column: one block per folder.
 
-    The cells are either finished strings or values the csv module writes exactly as
-    safe_cell would (see `_column`). `results` is anything with `table_for(folder_result)`:
-    a run's `RunResults`."""
+    A block is rows whose cells are finished strings or values the csv module writes
+    exactly as safe_cell would (see `_column`), or a list of finished texts. `results` is
+    anything with `table_for(folder_result)`: a run's `RunResults`. When it also keeps renderings (a
+    folder read back from a stored table), a folder's rows are rendered once with a marker
+    for age_days, kept next to the table, and re-used by later runs over the same table:
+    the marker is replaced by this run's ages. `reused` counts the rows taken that way."""
     now = now or time.time()
-    checks, extras = result.checks, result.extras
-    check_cell = _CHECK_CELL.get  # None for anything else: an empty cell, as before
+    header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days", *TRAILING_COLUMNS]
+    # only where renderings can be kept (a batch run's cache): else one pass as before
+    keeps = getattr(results, "store", None) is not None and bool(_export_digest())
     for acct in result.accounts:
         for fr in acct.folders:
             table = results.table_for(fr)
-            cols = table.columns
-            n = len(table.uids)
-            cells: list[Iterable[Any]] = [
-                repeat(safe_cell(acct.name), n),
-                repeat(safe_cell(fr.folder), n),
-                repeat(fr.role, n),
-                table.uids,
-            ]
-            for name in ("message_id", "date", "from_address", "origin_ip"):
-                cells.append(_column(cols[name]))
-            for c in checks:
-                cells.append(map(check_cell, cols[c]))
-            for e in extras:
-                cells.append(_column(cols[e]))
-            cells.append(["" if w is None else str(int((now - w) // 86400)) for w in cols["when"]])
-            for name in TRAILING_COLUMNS:
-                cells.append(_column(cols[name]))
-            yield zip(*cells, strict=True)
+            when = table.columns["when"]
+            ages = ["" if w is None else str(int((now - w) // 86400)) for w in when]
+            if not keeps:
+                yield _block(acct.name, fr, table, result, ages)
+                continue
+            render_key = hashlib.sha256(
+                "\0".join([acct.name, fr.folder, fr.role, *header]).encode() + _export_digest()
+            ).digest()
+            text = results.rendering(fr, render_key)
+            if text is not None and text.count(_AGE) == len(ages):
+                if reused is not None:
+                    reused.append(len(ages))
+            else:
+                out = io.StringIO()
+                csv.writer(out).writerows(
+                    _block(acct.name, fr, table, result, repeat(_AGE, len(ages)))
+                )
+                text = out.getvalue()
+                if text.count(_AGE) != len(ages):  # cannot happen: a cell held the marker
+                    yield _block(acct.name, fr, table, result, ages)
+                    continue
+                results.keep_rendering(fr, render_key, text)
+            pieces = text.split(_AGE)
+            yield [*chain.from_iterable(zip(pieces[:-1], ages, strict=True)), pieces[-1]]
+
+
+def _block(
+    account: str, fr: Any, table: Any, result: Any, ages: Iterable[str]
+) -> Iterable[tuple[Any, ...]]:
+    """A folder's rows for csv.writer, cells column by column (see `_column`)."""
+    cols = table.columns
+    n = len(table.uids)
+    check_cell = _CHECK_CELL.get  # None for anything else: an empty cell, as before
+    cells: list[Iterable[Any]] = [
+        repeat(safe_cell(account), n),
+        repeat(safe_cell(fr.folder), n),
+        repeat(fr.role, n),
+        table.uids,
+    ]
+    for name in ("message_id", "date", "from_address", "origin_ip"):
+        cells.append(_column(cols[name]))
+    for c in result.checks:
+        cells.append(map(check_cell, cols[c]))
+    for e in result.extras:
+        cells.append(_column(cols[e]))
+    cells.append(ages)
+    for name in TRAILING_COLUMNS:
+        cells.append(_column(cols[name]))
+    return zip(*cells, strict=True)
 
 
 def write_outputs(
@@ -249,12 +308,17 @@ def write_outputs(
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary_rows(result))
     written.append("summary.csv")
     header = MESSAGE_COLUMNS + result.checks + result.extras + ["age_days", *TRAILING_COLUMNS]
-    write_csv(out / "messages.csv", header, message_rows(results, result, now), escaped=True)
+    reused: list[int] = []
+    write_csv(
+        out / "messages.csv", header, message_rows(results, result, now, reused), escaped=True
+    )
     written.append("messages.csv")
     written.extend(_derived(out))
     written.append("manifest.json")
     data = manifest(result, written)
     data.update(run_info or {})
+    # rows written from the cache's stored rendering (same bytes; age_days of this run)
+    data["messages_rows_reused"] = sum(reused)
     tmp = out / "manifest.json.part"
     with _open_part(tmp) as fh:
         fh.write(json.dumps(data, indent=2, default=str) + "\n")
