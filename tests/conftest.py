@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+#: Property tests are bounded by their example counts, not by hypothesis's 200 ms deadline
+#: per example: on a loaded CI machine the deadline failed tests that pass (a profile is the
+#: default every @settings decorator starts from, so their own limits still apply).
+hypothesis_settings.register_profile("mailstats", deadline=None)
+hypothesis_settings.load_profile("mailstats")
 
 #: No test ever opens a window on a real display (the GUI tests run on Qt's offscreen one).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
