@@ -1,7 +1,8 @@
 """A message split into dkimpy's (headers, body) form without splitting the body into lines.
 
 dkimpy's own rfc822_parse splits the *whole* message on every line break and joins the body
-back with CRLF: on signed mail with attachments that was a third of the DKIM module's time.
+back with CRLF: on the real corpus's signed mail it was half of the DKIM module's time
+(0.66 of 1.32 s, profiled).
 `rfc822_split` gives exactly its result (tests/test_rfc822.py checks it against dkimpy on
 generated and real messages), raising the same errors for the same header lines, but reads
 the lines of the header alone and converts the body's line breaks with two C-level

@@ -270,14 +270,14 @@ class Dkim(Module):
             }
         from_domain = _from_domain(msg)
         if self.header_only:
-            signed = self._verify_all(msg.header_bytes, services, False, header_only=True)
+            signed = self._verify(msg.header_bytes, services, False, header_only=True)[1]
             results = [
                 SigResult(r.domain, None, NOT_FETCHED, "header-only mode: body not fetched")
                 for r in signed
             ]
         elif msg.raw_bytes is None:
             results = [SigResult("", None, NOT_FETCHED, "the whole message was not fetched")]
-            signed = self._verify_all(msg.header_bytes, services, False, header_only=True)
+            signed = self._verify(msg.header_bytes, services, False, header_only=True)[1]
         else:
             d, results = self._verify(msg.raw_bytes, services, msg.raw_truncated)
             signed = [self._header_check(d, i, r, services) for i, r in enumerate(results)]
@@ -295,11 +295,6 @@ class Dkim(Module):
         if full.failure not in (BODY_HASH, TRUNCATED) or d is None:
             return full
         return verify_one(d, idx, services, False, header_only=True)
-
-    def _verify_all(
-        self, raw: bytes, services: Services, truncated: bool, header_only: bool = False
-    ) -> list[SigResult]:
-        return self._verify(raw, services, truncated, header_only)[1]
 
     def _verify(
         self, raw: bytes, services: Services, truncated: bool, header_only: bool = False

@@ -29,10 +29,12 @@ import dns.exception
 import dns.ipv6
 import dns.name
 
-TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28}
 T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_MX, T_TXT, T_AAAA = (
     1, 2, 5, 6, 12, 15, 16, 28
 )  # fmt: skip
+#: The types the resolver asks, by name.
+TYPES = {"A": T_A, "NS": T_NS, "CNAME": T_CNAME, "SOA": T_SOA, "PTR": T_PTR, "MX": T_MX,
+         "TXT": T_TXT, "AAAA": T_AAAA}  # fmt: skip
 T_OPT, T_TSIG = 41, 250
 CLASS_IN = 1
 RCODE_NOERROR, RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 1, 2, 3
