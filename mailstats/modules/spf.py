@@ -155,6 +155,7 @@ class Spf(Module):
         if hit is not None:
             return hit
         token = _current.set(services.dns)
+        q = None
         try:
             q = pyspf.query(i=ip, s=sender, h=helo, querytime=20)
             result, _code, explanation = q.check()
@@ -166,6 +167,11 @@ class Spf(Module):
             result, explanation = "permerror", f"pyspf: {exc!r}"
         finally:
             _current.reset(token)
+            if q is not None:
+                # pyspf keeps the PermError it raised on the query (query -> error -> its
+                # traceback -> the frames up to the engine's -> the query): a cycle that
+                # pinned a folder's table past the run until a full collection.
+                q.__dict__.clear()
         result = str(result).lower()
         if result not in RESULTS:  # 'ambiguous' etc. only occur in harsh mode
             result = "permerror"
