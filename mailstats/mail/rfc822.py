@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 
-from dkim import MessageFormatError
-
 _BREAK = re.compile(b"\r?\n")
 _NAME = re.compile(rb"([\x21-\x7e]+?):")
 
@@ -50,6 +48,8 @@ def rfc822_split(message: bytes) -> tuple[list[list[bytes]], bytes]:
         if m is not None:
             headers.append([m.group(1), line[m.end(0) :] + b"\r\n"])
         elif not line.startswith(b"From "):
+            from dkim import MessageFormatError  # only here: dkimpy is slow to import
+
             raise MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
     if bounds is None:
         return headers, b""

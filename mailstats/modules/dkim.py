@@ -21,16 +21,16 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 from typing import TYPE_CHECKING
-
-import dkim as dkimpy
-import dkim.crypto
-from dkim.util import InvalidTagValueList, parse_tag_value
 
 from mailstats.mail.rfc822 import rfc822_split
 from mailstats.modules import HEADER, RAW, Module, Setting, Value
 
 if TYPE_CHECKING:
+    import dkim as dkimpy
+
     from mailstats.mail.message import Message
     from mailstats.services import Services
 
@@ -63,14 +63,23 @@ def _str2int(s: bytes | bytearray) -> int:
     return int.from_bytes(bytes(s), "big")
 
 
-# dkimpy's RSA runs on these two; tests/test_rfc822.py checks them against its originals.
-dkim.crypto.int2str = _int2str
-dkim.crypto.str2int = _str2int
+@cache
+def _dkimpy() -> ModuleType:
+    """dkimpy, imported when a message is first looked at: with dnspython's resolver it
+    is a twentieth of a second of every start, and a re-run with nothing new needs neither."""
+    import dkim
+    import dkim.crypto
+    import dkim.util
+
+    # dkimpy's RSA runs on these two; tests/test_rfc822.py checks them against its originals.
+    dkim.crypto.int2str = _int2str
+    dkim.crypto.str2int = _str2int
+    return dkim
 
 
 def parsed(raw: bytes) -> dkimpy.DKIM:
     """dkimpy's verifier over `raw`, split by rfc822_split (dkimpy's parse, faster)."""
-    d = dkimpy.DKIM(None, logger=_quiet)
+    d = _dkimpy().DKIM(None, logger=_quiet)
     d.headers, d.body = rfc822_split(raw)
     return d
 
@@ -108,7 +117,7 @@ class _KeyLookup:
         answer = self.services.dns.query(self.name, "TXT")
         if answer.failed:
             self.failed_status = answer.status
-            raise dkimpy.DnsTimeoutError(f"{self.name}: {answer.status}")
+            raise _dkimpy().DnsTimeoutError(f"{self.name}: {answer.status}")
         if not answer.records:
             return None
         # Several TXT records at a selector: prefer the one that is a DKIM key.
@@ -119,9 +128,10 @@ class _KeyLookup:
 
 def signature_tags(value: str) -> dict[str, str]:
     """Tags of one DKIM-Signature header value; {} when it is not a tag list."""
+    util = _dkimpy().util
     try:
-        tags = parse_tag_value(value.encode("utf-8", "replace"))
-    except (InvalidTagValueList, ValueError, IndexError):
+        tags = util.parse_tag_value(value.encode("utf-8", "replace"))
+    except (util.InvalidTagValueList, ValueError, IndexError):
         return {}
     return {k.decode("ascii", "replace"): v.decode("utf-8", "replace") for k, v in tags.items()}
 
@@ -139,9 +149,10 @@ def _classify_false(lookup: _KeyLookup) -> tuple[str, str]:
         return DNS_ERROR, f"key look-up {lookup.name}: {lookup.failed_status}"
     if lookup.record is None:
         return KEY_MISSING, f"no key at {lookup.name}"
+    dk = _dkimpy()
     try:
-        tags = parse_tag_value(lookup.record)
-    except InvalidTagValueList:
+        tags = dk.util.parse_tag_value(lookup.record)
+    except dk.util.InvalidTagValueList:
         return MALFORMED, f"key record at {lookup.name} is not a tag list"
     if b"p" in tags and not tags[b"p"].strip():
         return KEY_REVOKED, f"key at {lookup.name} is revoked (empty p=)"
@@ -150,8 +161,8 @@ def _classify_false(lookup: _KeyLookup) -> tuple[str, str]:
     if tags.get(b"k", b"rsa") not in (b"rsa", b"ed25519"):
         return UNSUPPORTED, f"key type k={tags[b'k'].decode('ascii', 'replace')}"
     try:
-        dkimpy.evaluate_pk(lookup.name, lookup.record)
-    except dkimpy.NaClNotFoundError:
+        dk.evaluate_pk(lookup.name, lookup.record)
+    except dk.NaClNotFoundError:
         return UNSUPPORTED, "ed25519 key; pynacl is not installed"
     except Exception as exc:  # noqa: BLE001 - anything dkimpy rejects in a key
         return MALFORMED, f"key at {lookup.name} unusable: {exc}"
@@ -169,6 +180,7 @@ def verify_one(
     """
     lookup = _KeyLookup(services)
     domain = ""
+    dk = _dkimpy()
     try:
         prep = d.verify_headerprep(idx)
         if not prep:
@@ -178,7 +190,7 @@ def verify_one(
         if header_only:
             sig = {k: v for k, v in sig.items() if k != b"bh"}  # dkimpy skips the body then
         ok = bool(d.verify_sig(sig, include, sig_headers[idx], lookup))
-    except dkimpy.ValidationError as exc:
+    except dk.ValidationError as exc:
         text = str(exc)
         domain = domain or _domain_of(d, idx)
         if "body hash mismatch" in text:
@@ -190,12 +202,12 @@ def verify_one(
         if "x= value is past" in text:
             return SigResult(domain, False, EXPIRED, "signature expired (x=)")
         return SigResult(domain, False, MALFORMED, text[:200])
-    except dkimpy.NaClNotFoundError:
+    except dk.NaClNotFoundError:
         return SigResult(domain, None, UNSUPPORTED, "ed25519 needs pynacl, not installed")
-    except (dkimpy.UnknownKeyTypeError, dkimpy.KeyFormatError) as exc:
+    except (dk.UnknownKeyTypeError, dk.KeyFormatError) as exc:
         # Raised after the key loaded: a key under 1024 bits or an unusable key type.
         return SigResult(domain, False, UNSUPPORTED, str(exc)[:200])
-    except dkimpy.DKIMException as exc:
+    except dk.DKIMException as exc:
         return SigResult(domain or _domain_of(d, idx), False, MALFORMED, str(exc)[:200])
     except Exception as exc:  # noqa: BLE001 - hostile input must not escape dkimpy
         return SigResult(domain or _domain_of(d, idx), False, MALFORMED, repr(exc)[:200])

@@ -4,9 +4,10 @@ Why it looks like this:
 - pyspf evaluates the record (macros, include/redirect, the 10-look-up and void limits), but
   its own look-ups call `dns.resolver.query`, deprecated and blind to our cache, timeouts and
   configured servers. pyspf resolves everything through one module-level hook,
-  `spf.DNSLookup(name, qtype, strict, timeout)`; `_lookup` below replaces it once, at import,
-  and answers from the `services.dns` of the evaluation running in this thread/context. With
-  no resolver in context it raises TempError, so nothing ever falls back to pyspf's resolver.
+  `spf.DNSLookup(name, qtype, strict, timeout)`; `_lookup` below replaces it once, when pyspf
+  is first imported (`_pyspf`: it brings dnspython's resolver, slow to import), and answers
+  from the `services.dns` of the evaluation running in this thread/context. With no
+  resolver in context it raises TempError, so nothing ever falls back to pyspf's resolver.
 - The identity is the envelope sender as the final delivery recorded it in Return-Path (the
   topmost one). A null sender (`<>`, bounces) uses the HELO identity, as RFC 7208 2.4 says.
   Without a Return-Path the envelope sender is unknown and the check is None: the From
@@ -22,9 +23,9 @@ import ipaddress
 import re
 import threading
 from collections.abc import Iterable
+from functools import cache
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-import spf as pyspf
 
 from mailstats.modules import HEADER, Module, Value
 
@@ -44,14 +45,14 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> l
     """pyspf's DNSLookup contract: [((name, qtype), value), ...]; TempError on failure."""
     resolver = _current.get()
     if resolver is None:
-        raise pyspf.TempError("DNS: no mailstats resolver in context")
+        raise _pyspf().TempError("DNS: no mailstats resolver in context")
     name = str(name).rstrip(".")
     qtype = str(qtype).upper()
     if qtype == "SPF":
         return []  # type 99 is obsolete (RFC 7208 3.1); pyspf only asks for it in harsh mode
     answer = resolver.query(name, qtype)
     if answer.failed:
-        raise pyspf.TempError(f"DNS {answer.status} for {name} {qtype}")
+        raise _pyspf().TempError(f"DNS {answer.status} for {name} {qtype}")
     out: list = []
     for rec in answer.records:
         if qtype == "MX":
@@ -68,7 +69,14 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> l
     return out
 
 
-pyspf.DNSLookup = _lookup
+
+@cache
+def _pyspf() -> ModuleType:
+    """pyspf, with its look-ups through `_lookup`, imported at the first check."""
+    import spf
+
+    spf.DNSLookup = _lookup
+    return spf
 
 
 def envelope_sender(msg: Message) -> str | None:
@@ -156,6 +164,7 @@ class Spf(Module):
             return hit
         token = _current.set(services.dns)
         q = None
+        pyspf = _pyspf()
         try:
             q = pyspf.query(i=ip, s=sender, h=helo, querytime=20)
             result, _code, explanation = q.check()

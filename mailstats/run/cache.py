@@ -32,16 +32,21 @@ from platformdirs import user_cache_dir
 
 from mailstats.run.cache_blobs import (
     _PAGE_MAGIC,
+    COUNTS,
     PAGE,
+    ROWS,
     _pack_results,
     _page_table,
     _unpack,
     _unpack_pages,
     _unpack_uids,
+    counts_of,
+    counts_section,
     pack_table,
     rendering_of,
+    rows_section,
     unpack_table,
-    with_rendering,
+    with_section,
 )
 from mailstats.run.cache_open import CacheError, chmod_own, open_own
 
@@ -57,6 +62,9 @@ CREATE TABLE IF NOT EXISTS folders(
 CREATE TABLE IF NOT EXISTS messages(
     account TEXT, folder TEXT, uid INTEGER, header BLOB, structure TEXT, size INTEGER,
     PRIMARY KEY(account, folder, uid)) WITHOUT ROWID;
+-- the UIDs alone: listing a folder's 60k cached UIDs through the table itself read every
+-- header page (80 ms of each re-run); through this index, 35 ms
+CREATE INDEX IF NOT EXISTS messages_uids ON messages(account, folder, uid);
 CREATE TABLE IF NOT EXISTS bodies(
     account TEXT, folder TEXT, uid INTEGER, item TEXT, data BLOB, truncated INTEGER,
     PRIMARY KEY(account, folder, uid, item)) WITHOUT ROWID;
@@ -267,7 +275,6 @@ class CacheReader:
         ).fetchone()
         return row[0] if row else None
 
-
     def get_table(
         self, account: str, folder: str, key: str
     ) -> tuple[dict[str, list[Any]], bool] | None:
@@ -279,14 +286,27 @@ class CacheReader:
         ).fetchone()
         return None if row is None else unpack_table(row[0])
 
-
-    def get_rendering(self, account: str, folder: str, key: str, render_key: bytes) -> str | None:
-        """messages.csv's rows of a folder as stored with its table `key` for `render_key`."""
+    def get_rendering(
+        self, account: str, folder: str, key: str, render_key: bytes
+    ) -> tuple[str, list[float | None]] | None:
+        """messages.csv's rows of a folder as stored with its table `key` for `render_key`,
+        and each message's `when` (the ages are this run's)."""
         row = self.db.execute(
             "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
             (account, folder, key),
         ).fetchone()
         return None if row is None else rendering_of(row[0], render_key)
+
+    def table_state(
+        self, account: str, folder: str, key: str
+    ) -> tuple[bool, dict[str, Any] | None] | None:
+        """(complete, the counts kept with it) of the table stored for `key`, without
+        decoding its columns; None when none is stored."""
+        row = self.db.execute(
+            "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
+            (account, folder, key),
+        ).fetchone()
+        return None if row is None else counts_of(row[0])
 
 
 class Cache(CacheReader):
@@ -437,17 +457,30 @@ class Cache(CacheReader):
             )
 
     def put_rendering(
-        self, account: str, folder: str, key: str, render_key: bytes, text: str
+        self,
+        account: str,
+        folder: str,
+        key: str,
+        render_key: bytes,
+        text: str,
+        when: list[float | None],
     ) -> None:
         """Keep a folder's messages.csv rows next to its table `key` (nothing when that table
         is no longer stored): any change that drops the table drops them with it."""
+        self._put_section(account, folder, key, ROWS, rows_section(render_key, text, when))
+
+    def put_counts(self, account: str, folder: str, key: str, counts: dict[str, Any]) -> None:
+        """Keep the counts made from the table stored for `key` with it (see table_state)."""
+        self._put_section(account, folder, key, COUNTS, counts_section(counts))
+
+    def _put_section(self, account: str, folder: str, key: str, tag: bytes, data: bytes) -> None:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT data FROM tables WHERE account=? AND folder=? AND key=?",
                 (account, folder, key),
             ).fetchone()
-            blob = with_rendering(row[0], render_key, text) if row is not None else None
+            blob = with_section(row[0], tag, data) if row is not None else None
             if blob is not None:
                 self.db.execute(
                     "UPDATE tables SET data=? WHERE account=? AND folder=? AND key=?",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from mailstats.run.cache import Cache, CacheReader
@@ -36,31 +38,28 @@ def load_table(
     key = table_key(uids, keys)
     stored = cache.get_table(account, folder, key) if len(uids) >= SNAPSHOT_MIN else None
     if stored is not None:
-        columns = stored[0]
+        columns, complete = stored
     else:
         columns, complete = _read_columns(cache, account, folder, uids, keys)
         if len(uids) >= SNAPSHOT_MIN and isinstance(cache, Cache):
             cache.put_table(account, folder, key, columns, complete)
-    return FolderTable(account, folder, role, list(uids), columns)
+    return FolderTable(account, folder, role, list(uids), columns, complete, key)
 
 
-def complete_table(
-    cache: CacheReader,
-    account: str,
-    folder: str,
-    role: str,
-    uids: list[int],
-    keys: list[tuple[Any, str]],
-) -> FolderTable | None:
-    """The stored table of exactly these UIDs and module identities when every module had a
-    result for every message: then nothing is left to evaluate and the folder's results
-    need not be listed at all (a re-run with nothing new). None otherwise."""
+def complete_state(
+    cache: CacheReader, account: str, folder: str, uids: list[int], keys: list[tuple[Any, str]]
+) -> tuple[str, dict[str, Any] | None] | None:
+    """(key, counts) when the stored table of exactly these UIDs and module identities had a
+    result of every module for every message: nothing is left to evaluate and the folder's
+    results need not be listed at all (a re-run with nothing new). `counts` are those made
+    from it (see folder_counts) when kept with it. None otherwise."""
     if len(uids) < SNAPSHOT_MIN:
         return None
-    stored = cache.get_table(account, folder, table_key(uids, keys))
-    if stored is None or not stored[1]:
+    key = table_key(uids, keys)
+    state = cache.table_state(account, folder, key)
+    if state is None or not state[0]:
         return None
-    return FolderTable(account, folder, role, list(uids), stored[0])
+    return key, state[1]
 
 
 def table_key(uids: list[int], keys: list[tuple[Any, str]]) -> str:
@@ -130,3 +129,53 @@ def count_folder(fr: FolderResult, table: FolderTable, modules: list[Any]) -> No
         errs = table.columns[f"_error.{m.name}"].count(True)
         if errs:
             fr.errors[m.name] = errs
+
+
+def folder_counts(fr: FolderResult) -> dict[str, Any]:
+    """What count_folder found, to keep with the table it counted (Cache.put_counts)."""
+    return {
+        "code": _code_digest(),
+        "malformed": fr.malformed,
+        "receivers": fr.receivers,
+        "counts": fr.counts,
+        "errors": fr.errors,
+    }
+
+
+@cache
+def _code_digest() -> str:
+    """What this file is: kept counts stand for a table only as this code counts it."""
+    try:
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:32]
+    except OSError:
+        return ""
+
+
+def apply_counts(fr: FolderResult, kept: dict[str, Any], modules: list[Any]) -> bool:
+    """Fill `fr` as count_folder would from the table `kept` was made of; False (and `fr`
+    untouched) when `kept` does not hold every check of `modules` as two counts."""
+    if not _code_digest() or kept.get("code") != _code_digest():
+        return False  # counted by other code than this: count again
+    counts = kept.get("counts")
+    malformed = kept.get("malformed")
+    receivers = kept.get("receivers")
+    errors = kept.get("errors")
+    if not (
+        isinstance(counts, dict)
+        and type(malformed) is int
+        and isinstance(receivers, dict)
+        and isinstance(errors, dict)
+    ):
+        return False
+    names = [f"{m.name}.{c}" for m in modules for c in m.checks]
+    if set(counts) != set(names) or not all(
+        isinstance(v, list) and len(v) == 2 and all(type(x) is int for x in v)
+        for v in counts.values()
+    ):
+        return False
+    fr.malformed = malformed
+    fr.processed = fr.total - fr.malformed - fr.unavailable
+    fr.receivers = {str(k): int(v) for k, v in receivers.items()}
+    fr.counts = {name: list(counts[name]) for name in names}
+    fr.errors = {str(k): int(v) for k, v in errors.items()}
+    return True

@@ -44,7 +44,13 @@ from mailstats.run.analysis import (
 )
 from mailstats.run.cache import Cache
 from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
-from mailstats.run.counting import complete_table, count_folder, load_table
+from mailstats.run.counting import (
+    apply_counts,
+    complete_state,
+    count_folder,
+    folder_counts,
+    load_table,
+)
 from mailstats.run.dnstrust import settle as settle_dns
 from mailstats.run.jobs import FolderJobs, LazyWorker
 from mailstats.run.results import (
@@ -457,8 +463,8 @@ class Engine:
         kept_set = set(kept)
         # A complete stored table of exactly these messages and module identities: nothing
         # to evaluate, and no module's result UIDs to list (most of a re-run at 100k).
-        ready = complete_table(
-            self.cache, acct.name, folder, role, kept, [(m, fps[m.name]) for m in mods]
+        ready = complete_state(
+            self.cache, acct.name, folder, kept, [(m, fps[m.name]) for m in mods]
         )
         work: dict[str, set[int]] = {m.name: set() for m in mods}
         if ready is None:
@@ -511,11 +517,16 @@ class Engine:
         fr.unavailable = self._missing.pop((acct.name, folder), (0, 0))[0]
         fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]
-        if ready is not None and not stored:
-            table = ready
+        # Nothing new, nothing evaluated: the counts kept with the stored table stand for it,
+        # and a batch run (which keeps no tables) need not decode its columns at all.
+        reuse = ready is not None and not stored and uids == kept and ready[1] is not None
+        if reuse and not self.keep_tables and apply_counts(fr, ready[1], self.modules):
+            table = None
         else:
             table = self.folder_table(acct.name, folder, role, uids, fps)
-        count_folder(fr, table, self.modules)
+            count_folder(fr, table, self.modules)
+            if table.complete and table.key and not reuse:
+                self.cache.put_counts(acct.name, folder, table.key, folder_counts(fr))
         fr.table = table if self.keep_tables else None
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner

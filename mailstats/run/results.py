@@ -38,6 +38,9 @@ class FolderTable:
     role: str
     uids: list[int]
     columns: dict[str, list[Any]]
+    #: every module had a result for every message (a stored table's `key` says of what)
+    complete: bool = field(default=False, compare=False)
+    key: str = field(default="", compare=False, repr=False)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         names = list(self.columns)
@@ -206,18 +209,23 @@ class RunResults:
             return None
         return table_key(fr.uids, self._keys(fr.account))
 
-    def rendering(self, fr: FolderResult, render_key: bytes) -> str | None:
-        """messages.csv's rows of a folder as kept with its stored table, else None."""
+    def rendering(
+        self, fr: FolderResult, render_key: bytes
+    ) -> tuple[str, list[float | None]] | None:
+        """messages.csv's rows of a folder as kept with its stored table and each message's
+        `when` (its age is this run's), else None."""
         key = self._stored_key(fr)
         if key is None:
             return None
         with self._lock:
             return self._cache().get_rendering(fr.account, fr.folder, key, render_key)
 
-    def keep_rendering(self, fr: FolderResult, render_key: bytes, text: str) -> None:
+    def keep_rendering(
+        self, fr: FolderResult, render_key: bytes, text: str, when: list[float | None]
+    ) -> None:
         key = self._stored_key(fr) if self.store is not None else None
         if key is not None:
-            self.store.put_rendering(fr.account, fr.folder, key, render_key, text)
+            self.store.put_rendering(fr.account, fr.folder, key, render_key, text, when)
 
     def explain(self, account: Any, folder: str, uid: int) -> dict[str, Any]:
         """Everything known about one message: its header and each module's values and

@@ -192,9 +192,7 @@ def _column(values: list[Any]) -> Iterable[Any]:
         return _cells(values)
     texts = list(filter(None, values))  # the non-empty texts
     # printable: no control character in any text (safe_cell's first test, for all at once)
-    if not " ".join(texts).isprintable() or any(
-        map(str.startswith, texts, repeat(_FORMULA_START))
-    ):
+    if not " ".join(texts).isprintable() or any(map(str.startswith, texts, repeat(_FORMULA_START))):
         return _cells(values)
     return values
 
@@ -235,31 +233,40 @@ def message_rows(
     keeps = getattr(results, "store", None) is not None and bool(_export_digest())
     for acct in result.accounts:
         for fr in acct.folders:
-            table = results.table_for(fr)
-            when = table.columns["when"]
-            ages = ["" if w is None else str(int((now - w) // 86400)) for w in when]
             if not keeps:
-                yield _block(acct.name, fr, table, result, ages)
+                table = results.table_for(fr)
+                yield _block(acct.name, fr, table, result, _ages(table.columns["when"], now))
                 continue
             render_key = hashlib.sha256(
                 "\0".join([acct.name, fr.folder, fr.role, *header]).encode() + _export_digest()
             ).digest()
-            text = results.rendering(fr, render_key)
-            if text is not None and text.count(_AGE) == len(ages):
+            kept = results.rendering(fr, render_key)
+            # the rows kept need no table: their `when` is kept with them for the ages
+            if kept is not None and kept[0].count(_AGE) == len(kept[1]) == len(fr.uids):
+                text, when = kept
                 if reused is not None:
-                    reused.append(len(ages))
+                    reused.append(len(when))
             else:
+                table = results.table_for(fr)
+                when = table.columns["when"]
                 out = io.StringIO()
                 csv.writer(out).writerows(
-                    _block(acct.name, fr, table, result, repeat(_AGE, len(ages)))
+                    _block(acct.name, fr, table, result, repeat(_AGE, len(when)))
                 )
                 text = out.getvalue()
-                if text.count(_AGE) != len(ages):  # cannot happen: a cell held the marker
-                    yield _block(acct.name, fr, table, result, ages)
+                if text.count(_AGE) != len(when):  # cannot happen: a cell held the marker
+                    yield _block(acct.name, fr, table, result, _ages(when, now))
                     continue
-                results.keep_rendering(fr, render_key, text)
+                results.keep_rendering(fr, render_key, text, when)
+                del table
+            ages = _ages(when, now)
             pieces = text.split(_AGE)
             yield [*chain.from_iterable(zip(pieces[:-1], ages, strict=True)), pieces[-1]]
+
+
+def _ages(when: list[float | None], now: float) -> list[str]:
+    """age_days of each message: whole days from its `when` to `now`, empty when unknown."""
+    return ["" if w is None else str(int((now - w) // 86400)) for w in when]
 
 
 def _block(
