@@ -7,7 +7,6 @@ gives all of it back when it exits.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import importlib.util
 import subprocess
@@ -16,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mailstats.run import heap
+
 
 def release_memory() -> None:
     """Collect what a replaced run or report left, and hand freed heap back to the system
@@ -23,11 +24,7 @@ def release_memory() -> None:
     # Reference counting has already freed the tables; a full collection would only walk
     # the live heap on the GUI thread (hundreds of ms at 100k messages): a young one suffices.
     gc.collect(0)
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    heap.trim()
 
 
 def report_command(results_dir: str) -> list[str]:

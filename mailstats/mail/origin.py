@@ -30,7 +30,7 @@ __all__ = ["ORIGIN_VERSION", "connected", "find_origin", "is_public_ip", "is_ret
 ORIGIN_VERSION = "2"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def is_public_ip(ip: str) -> bool:
     """True for a global unicast address: one a DNSBL or SPF check can say something about.
 

@@ -136,7 +136,7 @@ _NO_NAME = frozenset(
 )
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def normalize_ip(text: str) -> str:
     """Canonical text of an IP address; '' when it is not one.
 

@@ -34,6 +34,7 @@ from mailstats.modules import (
     available_modules,
     select_modules,
 )
+from mailstats.run import heap
 from mailstats.run.analysis import (
     Analyser,
     Batch,
@@ -528,6 +529,9 @@ class Engine:
             if table.complete and table.key and not reuse:
                 self.cache.put_counts(acct.name, folder, table.key, folder_counts(fr))
         fr.table = table if self.keep_tables else None
+        if not self.keep_tables:
+            del table
+            heap.trim()  # the table's memory, before the next folder adds its own
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner
 

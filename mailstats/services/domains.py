@@ -18,7 +18,7 @@ class DomainSplitter:
 
     def __init__(self) -> None:
         self._extractor: Any = None
-        self.registrable = lru_cache(maxsize=65536)(self._registrable)
+        self.registrable = lru_cache(maxsize=8192)(self._registrable)
 
     def _build(self) -> Any:
         """tldextract, imported and built at the first name: its import (requests and all)
