@@ -124,13 +124,30 @@ def test_return_path_parsing():
 
 
 def test_pyspf_resolves_only_through_services_dns(server):
+    before = len(server.query_log())
+    _eval(server, "<x@include.example>")  # pyspf is imported at the first check
+    asked = server.query_log()[before:]
+    assert ("TXT", "include.example") in asked and ("TXT", "example.com") in asked
     assert pyspf.DNSLookup is spf_module._lookup
     with pytest.raises(pyspf.TempError):
         spf_module._lookup("example.com", "TXT")  # no resolver in context: never pyspf's own
-    before = len(server.query_log())
-    _eval(server, "<x@include.example>")
-    asked = server.query_log()[before:]
-    assert ("TXT", "include.example") in asked and ("TXT", "example.com") in asked
+
+
+def test_the_memo_is_bounded_and_an_evicted_check_gives_the_same_result(
+    server, monkeypatch: pytest.MonkeyPatch
+):
+    """The memo keeps the newest checks (at 100k distinct senders it held 13 MB per worker);
+    one evicted is evaluated again on the run's DNS memo, with the same result."""
+    monkeypatch.setattr(spf_module, "MEMO_MAX", 3)
+    svc = services(server.server_spec)
+    module = Spf()
+    domains = ["example.com", "soft.example", "perm.example"] * 2
+    senders = [f"x{i}@{d}" for i, d in enumerate(domains)]
+    first = [module.check(IP, s, "out.sender.example", services=svc) for s in senders]
+    assert len(module._memo) == 3
+    assert first[0][0] == "pass" and first[1][0] == "softfail" and first[2][0] == "permerror"
+    again = [module.check(IP, s, "out.sender.example", services=svc) for s in senders[:3]]
+    assert again == first[:3] and len(module._memo) == 3
 
 
 def test_hostile_inputs_never_raise(server):

@@ -192,7 +192,9 @@ def _column(values: list[Any]) -> Iterable[Any]:
         return _cells(values)
     texts = list(filter(None, values))  # the non-empty texts
     # printable: no control character in any text (safe_cell's first test, for all at once)
-    if not " ".join(texts).isprintable() or any(map(str.startswith, texts, repeat(_FORMULA_START))):
+    if not " ".join(texts).isprintable() or any(
+        map(str.startswith, texts, repeat(_FORMULA_START))
+    ):
         return _cells(values)
     return values
 
