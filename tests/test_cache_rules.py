@@ -107,6 +107,22 @@ def test_sent_index_change_reruns_only_the_modules_that_use_it(tmp_path: Path, s
     assert _inbox(again).counts["friends.from_friend"] == [2, N_INBOX]
 
 
+def test_mail_delivered_in_the_same_second_keeps_the_folder_a_rerun(tmp_path: Path) -> None:
+    """Maildir names carry the microseconds without leading zeros: a message delivered at
+    .100000 s after one at .099999 s of the same second sorted before it as text, and the
+    folder read as rewritten (every message analysed again; this test's flake before)."""
+    store = tmp_path / "Mail"
+    mailbox.Maildir(store, create=True).add_folder("Sent")
+    names = [f"1700000000.M{usec}P42Q{q}.host" for q, usec in enumerate([5, 99999, 100000])]
+    for i, name in enumerate(names[:2]):
+        (store / "new" / name).write_bytes(_msg(i, f"p{i}@example.com"))
+    _run(tmp_path, store)
+    (store / "new" / names[2]).write_bytes(_msg(2, "p2@example.com"))
+    again = _run(tmp_path, store)
+    assert evaluated(again) == {"_core": 1, "received": 1, "friends": 1, "datetime": 1}
+    assert _inbox(again).total == 3
+
+
 def test_trusted_relays_change_reruns_every_module(tmp_path: Path, store: Path) -> None:
     first = _run(tmp_path, store)
     again = _run(tmp_path, store, trusted_relays=["192.1.2.77"])

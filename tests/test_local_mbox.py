@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,3 +59,31 @@ def test_mbox_file_is_never_opened_for_writing(tmp_path: Path) -> None:
     assert state.uids == [1]
     assert [h.uid for h in src.fetch_headers([1])] == [1]
     src.close()
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(9 * 10**8, 2 * 10**9), st.integers(0, 999_999)),
+        min_size=1,
+        max_size=40,
+        unique=True,
+    ),
+    st.sampled_from(["python", "postfix"]),
+    st.randoms(use_true_random=False),
+)
+def test_maildir_names_sort_in_delivery_order(
+    times: list[tuple[int, int]], writer: str, rnd: Any
+) -> None:
+    """Names as Python's mailbox and Dovecot ("SEC.M<usec>P<pid>Q<n>.host") or Postfix
+    ("SEC.V<dev>I<inode>M<usec>.host") write them, microseconds unpadded, seconds of 9 and 10
+    digits: sorted by maildir_order they come in delivery order, whatever order listed."""
+    from mailstats.sources.local import maildir_order
+
+    delivered = sorted(times)
+    if writer == "python":
+        names = [f"{s}.M{u}P77Q{i}.host" for i, (s, u) in enumerate(delivered)]
+    else:
+        names = [f"{s}.V801I{1000 + i}M{u}.host" for i, (s, u) in enumerate(delivered)]
+    listed = names[:]
+    rnd.shuffle(listed)
+    assert sorted(listed, key=maildir_order) == names

@@ -1,7 +1,7 @@
 """Local mail stores: one mbox file, a directory of mbox files, or a Maildir (Maildir++).
 
 Local stores have no UIDs, so we make IMAP-like ones: a message's UID is its 1-based position
-(mbox order; Maildir keys sorted, which for standard time-based names is delivery order), and
+(mbox order; Maildir names in delivery order, see `maildir_order`), and
 a digest of every position's key stands in for UIDVALIDITY. Appending mail keeps earlier UIDs
 and their cached results; any rewrite (a deletion, a reorder) changes the digest of the old
 prefix and the folder is analysed afresh. Files are only ever opened for reading.
@@ -37,6 +37,25 @@ from mailstats.sources import (
 )
 
 _FROM_LINE = re.compile(rb"(?m)^From ")
+#: A Maildir name's delivery time: seconds, then the microseconds after an "M" in the part
+#: before the next dot (Python's mailbox and Dovecot write "1700000000.M12345P678Q9.host",
+#: Postfix "1700000000.V801I1234M56789.host"; qmail's "1700000000.12345.host" has none).
+_MAILDIR_TIME = re.compile(r"(\d+)\.(?:[A-Za-z0-9]*?M(\d+))?")
+
+
+def maildir_order(name: str, _time: Any = _MAILDIR_TIME.match) -> tuple[int, str]:
+    """Sort key: delivery order for time-based names, text order among the others (after).
+
+    The microseconds are written without leading zeros, so sorting names as text put
+    "...M100000P" before "...M99999P" of the same second: two messages delivered within a
+    second could swap places, which reads as a rewritten folder (all of it analysed again).
+    1.6 us a name (0.16 s at 100k, against 8 ms as text), for re-runs that stay re-runs.
+    """
+    m = _time(name)
+    if m is None:
+        return (1 << 80, name)
+    sec, usec = m.groups()
+    return (int(sec) * 10_000_000 + (int(usec) if usec else 0), name)
 #: Header bytes that identify an mbox message (with its From_ line).
 _ID_BYTES = 4096
 
@@ -191,7 +210,7 @@ class _Folder:
         if self._keys is None:
             keys = [str(k) for k in self.box.keys()]  # noqa: SIM118
             if isinstance(self.box, _Maildir):
-                keys.sort()
+                keys.sort(key=maildir_order)
             else:
                 keys.sort(key=int)
             self._keys = keys
