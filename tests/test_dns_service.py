@@ -114,3 +114,30 @@ def test_zone_budget_caps_network_queries(server) -> None:
     # names outside the zone are not limited
     assert r.query("mail.svc-test.example.", "A").status == "budget"
     assert r.ptr("192.0.2.45").records == ("mail.svc-test.example",)
+
+
+def test_a_bounded_memo_reads_its_stored_answers_back_the_same(
+    server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MEMO_KEEP answers the memo lets go of the oldest stored ones: asked again, they
+    come back from the store as they were (dnsmasq's TTL is 0: only the run's id keeps them
+    live), with nothing asked on the network; failed answers are never let go (they are not
+    stored), and distinct_pairs still counts each pair once."""
+    from mailstats.services import dns as dns_module
+
+    monkeypatch.setattr(dns_module, "MEMO_KEEP", 4)
+    cache = Cache(tmp_path / "c.sqlite")
+    r = Resolver([server.server_spec], timeout=0.5, store=cache)
+    asked = [*keys(), ("slow.svc-test.example", "A"), ("broken.svc-test.example", "A")]
+    r.prefetch(asked)  # asks, stores (flush), lets go down to half of MEMO_KEEP
+    assert len(r._mem) == 2
+    assert set(r._mem) == {("slow.svc-test.example", "A"), ("broken.svc-test.example", "A")}
+    sent = r.report()["stats"]["network_queries"]
+    first = {k: (a.status, a.records) for k, a in ((k, r.query(*k)) for k in asked)}
+    again = {k: (a.status, a.records) for k, a in ((k, r.query(*k)) for k in asked)}
+    assert again == first
+    single = Resolver([server.server_spec], timeout=0.5)  # no memo limit, no store
+    assert first == {k: (a.status, a.records) for k, a in ((k, single.query(*k)) for k in asked)}
+    assert r.report()["stats"]["network_queries"] == sent
+    assert r.report()["stats"]["distinct_pairs"] == len(asked)
+    cache.close()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -146,6 +147,12 @@ def _norm(name: str, rdtype: str) -> tuple[str, str]:
 #: From this many names in one prefetch on, every live stored answer is read at once (see
 #: Resolver._load); fewer are read one row each.
 BULK_LOAD = 256
+#: Answers a process keeps in memory past a flush. The run memo gives a name one answer for
+#: the whole run; an answer already stored (with the run's id, which the store returns
+#: whatever its TTL) can leave memory and be read back the same. At 100k messages with
+#: new names in each, the memo held about 50 MB in each analysis worker. Failed answers
+#: are never stored, so they stay.
+MEMO_KEEP = 16384
 
 
 class Resolver:
@@ -175,6 +182,10 @@ class Resolver:
         self._store = store
         #: (name, type) -> (status, records, expires, used in this run)
         self._mem: dict[tuple[str, str], tuple[str, tuple[str, ...], float, bool]] = {}
+        #: a hash of each (name, type) pair as it is used in this run, repeats included (the
+        #: memo may have let go of it and read it back: see MEMO_KEEP), for distinct_pairs;
+        #: 8 bytes an answer where a set would take about 60
+        self._used = array("q")
         self._pending: list[Row] = []
         self._lock = threading.RLock()
         self._net = threading.Lock()
@@ -205,7 +216,7 @@ class Resolver:
         """Cumulative figures for the manifest, mergeable across processes."""
         with self._lock:
             stats = dict(self.stats)
-            stats["distinct_pairs"] = sum(1 for e in self._mem.values() if e[3])
+            stats["distinct_pairs"] = len(set(self._used))
             stats["network_queries"] = self._wire.sent
             stats["retransmits"] = self._wire.retransmits
             stats["tcp_queries"] = self._wire.tcp
@@ -248,6 +259,23 @@ class Resolver:
             self._store.purge_dns(self.key)  # nothing a lying resolver said is kept
         elif rows:
             self._store.save_dns(self.key, rows)
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Past MEMO_KEEP answers, the oldest stored ones leave memory (see MEMO_KEEP)."""
+        with self._lock:
+            if len(self._mem) <= MEMO_KEEP or self.lying:
+                return
+            waiting = {(r[0], r[1]) for r in self._pending}  # not stored yet
+            drop = len(self._mem) - MEMO_KEEP // 2
+            gone = []
+            for key, entry in self._mem.items():
+                if len(gone) >= drop:
+                    break
+                if entry[0] not in FAILED and key not in waiting:
+                    gone.append(key)
+            for key in gone:
+                del self._mem[key]
 
     def forget(self) -> None:
         """Drop every stored answer of this resolver (it lied; workers may have stored some)."""
@@ -272,12 +300,14 @@ class Resolver:
         status, records, expires, used = entry
         if not used:
             self._mem[key] = (status, records, expires, True)
+            self._used.append(hash(key))
             self.trust.observe(key, status)
         return DnsAnswer(status, records, max(0, int(expires - now)))
 
     def _remember(self, key: tuple[str, str], answer: DnsAnswer) -> None:
         expires = time.time() + min(max(answer.ttl, 0), MAX_TTL)
         self._mem[key] = (answer.status, answer.records, expires, True)
+        self._used.append(hash(key))
         if not answer.failed:
             self._pending.append(
                 (key[0], key[1], answer.status, answer.records, expires, self.run_id)
@@ -434,5 +464,11 @@ class Resolver:
         return self._wire.exchange(keys)
 
     def _known(self, key: tuple[str, str]) -> str | None:
+        """The status this run got for `key`, else None (the trust check asks it then)."""
         entry = self._mem.get(key)
-        return entry[0] if entry is not None and entry[3] else None
+        if entry is None:
+            if hash(key) not in self._used:  # a scan, for the trust check's few keys once
+                return None
+            hit = self._hit(key, time.time())  # answered, then let go (MEMO_KEEP): read back
+            return hit.status if hit is not None else None
+        return entry[0] if entry[3] else None

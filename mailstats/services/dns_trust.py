@@ -88,7 +88,12 @@ class Trust:
         name, rdtype = key
         if status in _POSITIVE:
             self.positive += 1
-        if rdtype == "MX" and status == NXDOMAIN and len(self.mx_nx) < MIN_DOMAINS:
+        if (
+            rdtype == "MX"
+            and status == NXDOMAIN
+            and len(self.mx_nx) < MIN_DOMAINS
+            and name not in self.mx_nx
+        ):
             self.mx_nx.append(name)
         if rdtype == "PTR" and status != TIMEOUT:
             self.ptr_asked += 1
