@@ -73,7 +73,6 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> l
     return out
 
 
-
 @cache
 def _pyspf() -> ModuleType:
     """pyspf, with its look-ups through `_lookup`, imported at the first check."""

@@ -469,6 +469,7 @@ class Resolver:
         if entry is None:
             if hash(key) not in self._used:  # a scan, for the trust check's few keys once
                 return None
-            hit = self._hit(key, time.time())  # answered, then let go (MEMO_KEEP): read back
+            with self._lock:  # answered, then let go (MEMO_KEEP): read back
+                hit = self._hit(key, time.time())
             return hit.status if hit is not None else None
         return entry[0] if entry[3] else None
