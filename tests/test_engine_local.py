@@ -244,6 +244,56 @@ def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> 
     assert "received.from_match,866,1300,1300" in outs["worker"]["summary.csv"]
 
 
+def test_a_batch_run_makes_no_table_while_its_workers_live(tmp_path: Path, monkeypatch) -> None:
+    """A batch run (no tables kept) makes every folder's table once the account's worker
+    processes have ended, not beside them: a 60k-message table next to two workers was the
+    100k run's peak memory. The counts are those of the run that keeps its tables."""
+    import mailstats.run.analysis
+    import mailstats.run.counting
+
+    events: list[str] = []
+    real_close = mailstats.run.analysis.ProcessRunner.close
+    real_load = mailstats.run.counting.load_table
+
+    def close(self) -> None:
+        events.append("workers closed")
+        real_close(self)
+
+    def load_table(cache, account, folder, *args):
+        events.append(f"table {folder}")
+        return real_load(cache, account, folder, *args)
+
+    monkeypatch.setattr(mailstats.run.analysis.ProcessRunner, "close", close)
+    monkeypatch.setattr(mailstats.run.counting, "load_table", load_table)
+    md = mailbox.Maildir(tmp_path / "Mail", create=True)
+    for i in range(300):
+        md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))
+    junk = md.add_folder("Junk")
+    for i in range(200):
+        junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
+    got = {}
+    for keep in (True, False):
+        d = tmp_path / f"keep-{keep}"
+        d.mkdir()
+        cfg = config(d, tmp_path / "Mail", {"ham": ["INBOX"], "spam": ["Junk"]})
+        cfg.settings.extra.update({"worker_min": 1, "analysis_workers": 1})
+        events.clear()
+        engine = Engine(cfg, cache=Cache(cfg.settings.cache))
+        engine.keep_tables = keep
+        result = engine.run()
+        assert result.ok
+        got[keep] = {f.folder: (f.total, f.counts, f.errors) for f in result.accounts[0].folders}
+        tables = [i for i, e in enumerate(events) if e.startswith("table")]
+        first_close = events.index("workers closed")
+        if keep:  # the desktop app shows each folder as it is done
+            assert tables[0] < first_close
+        else:
+            assert sorted(events[i] for i in tables) == ["table INBOX", "table Junk"]
+            assert min(tables) > first_close, events
+    assert got[True] == got[False]
+    assert got[False]["INBOX"][0] == 300 and got[False]["Junk"][0] == 200
+
+
 def test_dead_worker_falls_back_to_this_process(tmp_path: Path, monkeypatch, caplog) -> None:
     from crash_module import CrashInWorker
 

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mailstats.run import heap
 from mailstats.run.cache import Cache, CacheReader
 from mailstats.run.results import FolderResult, FolderTable
 
@@ -179,3 +180,35 @@ def apply_counts(fr: FolderResult, kept: dict[str, Any], modules: list[Any]) -> 
     fr.counts = {name: list(counts[name]) for name in names}
     fr.errors = {str(k): int(v) for k, v in errors.items()}
     return True
+
+
+def fill_counts(
+    cache: Cache,
+    fr: FolderResult,
+    role: str,
+    keys: list[tuple[Any, str]],
+    modules: list[Any],
+    ready: tuple[str, dict[str, Any] | None] | None,
+    kept: list[int],
+    new: bool,
+    keep: bool,
+) -> None:
+    """Fill `fr`'s counts from its table, made (and stored) or read back; `fr.table` is the
+    table when `keep` (the desktop app shows it), else None and its memory handed back.
+
+    `ready` is complete_state's answer for the `kept` UIDs; `new`: messages were added. With
+    nothing new and nothing evaluated, the counts kept with the stored table stand for it
+    and a batch run need not decode its columns at all."""
+    reuse = ready is not None and not new and fr.uids == kept and ready[1] is not None
+    fr.table = None
+    if reuse and not keep and apply_counts(fr, ready[1], modules):  # type: ignore[index]
+        return
+    table = load_table(cache, fr.account, fr.folder, role, fr.uids, keys)
+    count_folder(fr, table, modules)
+    if table.complete and table.key and not reuse:
+        cache.put_counts(fr.account, fr.folder, table.key, folder_counts(fr))
+    if keep:
+        fr.table = table
+        return
+    del table
+    heap.trim()  # the table's memory, before the next folder adds its own

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -34,7 +35,6 @@ from mailstats.modules import (
     available_modules,
     select_modules,
 )
-from mailstats.run import heap
 from mailstats.run.analysis import (
     Analyser,
     Batch,
@@ -45,13 +45,7 @@ from mailstats.run.analysis import (
 )
 from mailstats.run.cache import Cache
 from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
-from mailstats.run.counting import (
-    apply_counts,
-    complete_state,
-    count_folder,
-    folder_counts,
-    load_table,
-)
+from mailstats.run.counting import complete_state, fill_counts, load_table
 from mailstats.run.dnstrust import settle as settle_dns
 from mailstats.run.jobs import FolderJobs, LazyWorker
 from mailstats.run.results import (
@@ -285,6 +279,7 @@ class Engine:
             result.needs_signin = isinstance(exc, SignInRequired)
             return result
         runner: Any = None
+        deferred: list[Callable[[], None]] = []  # folders counted once the workers end
         try:
             sent = [f for f, r in roles.items() if r == "sent"]
             synced: dict[str, tuple[list[int], int]] = {}
@@ -312,8 +307,9 @@ class Engine:
                     break
                 if self._use_worker(runner):
                     runner = self._start_worker(acct, sent_index, runner)
+                last, state = n == len(todo), synced.get(folder)
                 fr, runner = self._process_folder(
-                    source, acct, folder, role, services, runner, synced.get(folder), n == len(todo)
+                    source, acct, folder, role, services, runner, state, last, deferred
                 )
                 result.folders.append(fr)
             self._merge_worker_counters()
@@ -327,6 +323,8 @@ class Engine:
         finally:
             if runner is not None:
                 runner.close()
+            for count in deferred:
+                count()
             for key, value in getattr(source, "stats", {}).items():
                 self._fetch_stats[key] = self._fetch_stats.get(key, 0) + value
             # what the source skipped (files that are not messages), named per account
@@ -449,11 +447,13 @@ class Engine:
         runner: Any,
         synced: tuple[list[int], int] | None,
         last: bool = False,
+        deferred: list[Callable[[], None]] | None = None,
     ) -> tuple[FolderResult, Any]:
         """Fetch what is new and evaluate what lacks a result, overlapping the two.
 
         `last`: the account's last folder; its worker processes end before its table is made,
-        so their memory and the table's are not held at once (the run's peak)."""
+        so their memory and the table's are not held at once (the run's peak). A batch run
+        leaves the other folders' tables and counts to `deferred`, done after the workers."""
         if synced is None:
             plan = self._plan_folder(source, acct, folder)
             kept, new = plan.kept, plan.new
@@ -464,9 +464,8 @@ class Engine:
         kept_set = set(kept)
         # A complete stored table of exactly these messages and module identities: nothing
         # to evaluate, and no module's result UIDs to list (most of a re-run at 100k).
-        ready = complete_state(
-            self.cache, acct.name, folder, kept, [(m, fps[m.name]) for m in mods]
-        )
+        keys = [(m, fps[m.name]) for m in mods]
+        ready = complete_state(self.cache, acct.name, folder, kept, keys)
         work: dict[str, set[int]] = {m.name: set() for m in mods}
         if ready is None:
             for m in mods:
@@ -518,20 +517,14 @@ class Engine:
         fr.unavailable = self._missing.pop((acct.name, folder), (0, 0))[0]
         fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]
-        # Nothing new, nothing evaluated: the counts kept with the stored table stand for it,
-        # and a batch run (which keeps no tables) need not decode its columns at all.
-        reuse = ready is not None and not stored and uids == kept and ready[1] is not None
-        if reuse and not self.keep_tables and apply_counts(fr, ready[1], self.modules):
-            table = None
+        count = partial(
+            fill_counts, self.cache, fr, role, keys, self.modules, ready, kept, bool(stored),
+            self.keep_tables,
+        )  # fmt: skip
+        if deferred is not None and in_workers and not last and not self.keep_tables:
+            deferred.append(count)
         else:
-            table = self.folder_table(acct.name, folder, role, uids, fps)
-            count_folder(fr, table, self.modules)
-            if table.complete and table.key and not reuse:
-                self.cache.put_counts(acct.name, folder, table.key, folder_counts(fr))
-        fr.table = table if self.keep_tables else None
-        if not self.keep_tables:
-            del table
-            heap.trim()  # the table's memory, before the next folder adds its own
+            count()
         self._progress(Progress(acct.name, folder, "done", fr.total, fr.total))
         return fr, runner
 
@@ -584,12 +577,6 @@ class Engine:
             out[item] = have
         return out
 
-    def folder_table(
-        self, account: str, folder: str, role: str, uids: list[int], fingerprints: dict[str, str]
-    ) -> FolderTable:
-        keys = [(m, fingerprints[m.name]) for m in [self.core, *self.modules]]
-        return load_table(self.cache, account, folder, role, uids, keys)
-
     def results(self, result: RunResult) -> RunResults:
         """A read-only view of `result`'s per-message values, on its own cache connection."""
         return RunResults(result, self.cache.path)
@@ -598,7 +585,8 @@ class Engine:
         """The per-message values behind a folder result (see `results` for readers)."""
         if fr.table is not None:
             return fr.table
-        return self.folder_table(fr.account, fr.folder, fr.role, fr.uids, self._fps[fr.account])
+        keys = [(m, self._fps[fr.account][m.name]) for m in [self.core, *self.modules]]
+        return load_table(self.cache, fr.account, fr.folder, fr.role, fr.uids, keys)
 
 
 #: The pseudo-module under which the bytes fetched from the source are accounted.
