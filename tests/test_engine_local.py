@@ -204,6 +204,17 @@ def test_degenerate_messages_are_counted(tmp_path: Path, bad: bytes) -> None:
     assert fr.processed + fr.malformed == 2
 
 
+def _ham_and_spam(root: Path, ham: int, spam: int) -> None:
+    """A Maildir with `ham` messages in INBOX (a third from another domain) and `spam` from
+    one spam domain through a bad relay in Junk."""
+    md = mailbox.Maildir(root, create=True)
+    for i in range(ham):
+        md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))
+    junk = md.add_folder("Junk")
+    for i in range(spam):
+        junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
+
+
 def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> None:
     """The overlapped worker-process path and the inline path write the same files."""
     import mailstats.run.analysis
@@ -216,12 +227,7 @@ def test_worker_process_gives_identical_outputs(tmp_path: Path, monkeypatch) -> 
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(mailstats.run.analysis.ProcessRunner, "__init__", counting_init)
-    md = mailbox.Maildir(tmp_path / "Mail", create=True)
-    for i in range(1300):
-        md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))
-    junk = md.add_folder("Junk")
-    for i in range(700):
-        junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
+    _ham_and_spam(tmp_path / "Mail", 1300, 700)
     outs = {}
     modes = (
         ("inline", {"analysis_workers": 0}),
@@ -265,12 +271,7 @@ def test_a_batch_run_makes_no_table_while_its_workers_live(tmp_path: Path, monke
 
     monkeypatch.setattr(mailstats.run.analysis.ProcessRunner, "close", close)
     monkeypatch.setattr(mailstats.run.counting, "load_table", load_table)
-    md = mailbox.Maildir(tmp_path / "Mail", create=True)
-    for i in range(300):
-        md.add(make_msg(i, from_dom="example.com" if i % 3 else "other.net"))
-    junk = md.add_folder("Junk")
-    for i in range(200):
-        junk.add(make_msg(5000 + i, from_dom="spam.test", hop_host="relay.bad.example"))
+    _ham_and_spam(tmp_path / "Mail", 300, 200)
     got = {}
     for keep in (True, False):
         d = tmp_path / f"keep-{keep}"

@@ -301,37 +301,50 @@ def test_a_rerun_with_nothing_new_decodes_no_columns(
     assert later == cold_later != first
 
 
+def _change_kept_counts(cache_path: Path, change: Any, folder: str | None = None) -> int:
+    """Rewrite the counts kept with each stored table (or one folder's) as `change` returns
+    them from what is kept; how many tables were rewritten."""
+    from mailstats.run.cache_blobs import COUNTS, _pack, counts_of, with_section
+
+    db = Cache(cache_path)
+    rows = db.db.execute("SELECT account, folder, key, data FROM tables").fetchall()
+    n = 0
+    for account, name, key, data in rows:
+        if folder is not None and name != folder:
+            continue
+        complete, kept = counts_of(data)
+        assert complete and kept is not None
+        db.db.execute(
+            "UPDATE tables SET data=? WHERE account=? AND folder=? AND key=?",
+            (with_section(data, COUNTS, _pack(change(kept))), account, name, key),
+        )
+        n += 1
+    db.close()
+    return n
+
+
 @pytest.mark.parametrize("damage", ["other code", "a check missing", "not counts"])
 def test_kept_counts_that_do_not_fit_are_counted_again(tmp_path: Path, damage: str) -> None:
     """Counts kept by another version of the counting code, or that lack a check of the run,
     or are not counts at all, are never used: the folder is counted from its columns."""
-    from mailstats.run.cache_blobs import COUNTS, _pack, counts_of, with_section
-
     store = tmp_path / "mail"
     _write_store(store)
     cache_path = tmp_path / "c.sqlite"
     cfg = _config(store, cache_path, MODULES)
     first, _ = _run(cfg, tmp_path / "first")
-    db = Cache(cache_path)
-    rows = db.db.execute("SELECT account, folder, key, data FROM tables").fetchall()
-    assert rows
-    for account, folder, key, data in rows:
-        complete, kept = counts_of(data)
-        assert complete and kept is not None
+
+    def damaged(kept: dict) -> dict:
+        if damage == "not counts":
+            return {"counts": "none"}
         if damage == "other code":
             kept["code"] = "0" * 32
-        elif damage == "a check missing":
-            kept["counts"].pop(next(iter(kept["counts"])))
         else:
-            kept = {"counts": "none"}
-        # every count off by one: used, they would show in summary.csv
-        for pair in kept.get("counts", {}).values() if damage != "not counts" else ():
+            kept["counts"].pop(next(iter(kept["counts"])))
+        for pair in kept["counts"].values():  # every count off by one: used, they would show
             pair[0] += 1
-        db.db.execute(
-            "UPDATE tables SET data=? WHERE account=? AND folder=? AND key=?",
-            (with_section(data, COUNTS, _pack(kept)), account, folder, key),
-        )
-    db.close()
+        return kept
+
+    assert _change_kept_counts(cache_path, damaged) >= 2
     again, result = _run(cfg, tmp_path / "again")
     assert again == first and _evaluated(result) == 0
 
@@ -339,24 +352,17 @@ def test_kept_counts_that_do_not_fit_are_counted_again(tmp_path: Path, damage: s
 def test_kept_counts_are_used(tmp_path: Path) -> None:
     """The counts kept with a table are what a re-run reports (else the tests above would
     pass with counts never read): one changed on purpose shows in summary.csv."""
-    from mailstats.run.cache_blobs import COUNTS, _pack, counts_of, with_section
-
     store = tmp_path / "mail"
     _write_store(store)
     cache_path = tmp_path / "c.sqlite"
     cfg = _config(store, cache_path, MODULES)
     _, before = _run(cfg, tmp_path / "first")
-    db = Cache(cache_path)
-    account, folder, key, data = db.db.execute(
-        "SELECT account, folder, key, data FROM tables WHERE folder='INBOX'"
-    ).fetchone()
-    kept = counts_of(data)[1]
-    kept["counts"]["received.from_match"][0] += 1
-    db.db.execute(
-        "UPDATE tables SET data=? WHERE account=? AND folder=? AND key=?",
-        (with_section(data, COUNTS, _pack(kept)), account, folder, key),
-    )
-    db.close()
+
+    def one_more(kept: dict) -> dict:
+        kept["counts"]["received.from_match"][0] += 1
+        return kept
+
+    assert _change_kept_counts(cache_path, one_more, "INBOX") == 1
     _, after = _run(cfg, tmp_path / "again")
     inbox = [f for a in after.accounts for f in a.folders if f.folder == "INBOX"][0]
     was = [f for a in before.accounts for f in a.folders if f.folder == "INBOX"][0]
