@@ -274,18 +274,13 @@ def test_a_rerun_with_nothing_new_decodes_no_columns(
     """Nothing new: summary.csv comes from the counts kept with each table and messages.csv
     from the rows kept with it, so no folder's columns are decoded (two decodes per folder
     were most of a 100k re-run); the outputs are those of a cold run, on another day too."""
+    cfg, _, first, _ = _warm(tmp_path)
     store = tmp_path / "mail"
-    _write_store(store)
-    cfg = _config(store, tmp_path / "c.sqlite", MODULES)
-    first, _ = _run(cfg, tmp_path / "first")
     _run(cfg, tmp_path / "second")  # the first run keeps counts; messages.csv's rows too
     from mailstats.run import cache as cache_mod
 
-    def no_columns(blob: bytes) -> None:
-        raise AssertionError("a folder's columns were decoded")
-
     with monkeypatch.context() as m:
-        m.setattr(cache_mod, "unpack_table", no_columns)
+        m.setattr(cache_mod, "unpack_table", _no_columns)
         again, result = _run(cfg, tmp_path / "again")
         later, _ = _run(cfg, tmp_path / "later", now=NOW + 3 * 86400)
     assert again == first and _evaluated(result) == 0
@@ -299,6 +294,20 @@ def test_a_rerun_with_nothing_new_decodes_no_columns(
         now=NOW + 3 * 86400,
     )
     assert later == cold_later != first
+
+
+def _warm(tmp: Path) -> tuple[Any, Path, dict[str, bytes], Any]:
+    """(config, cache path, outputs, result) of a first run over a fresh store and cache."""
+    store = tmp / "mail"
+    _write_store(store)
+    cache_path = tmp / "c.sqlite"
+    cfg = _config(store, cache_path, MODULES)
+    first, result = _run(cfg, tmp / "first")
+    return cfg, cache_path, first, result
+
+
+def _no_columns(blob: bytes) -> None:
+    raise AssertionError("a folder's columns were decoded")
 
 
 def _change_kept_counts(cache_path: Path, change: Any, folder: str | None = None) -> int:
@@ -327,11 +336,7 @@ def _change_kept_counts(cache_path: Path, change: Any, folder: str | None = None
 def test_kept_counts_that_do_not_fit_are_counted_again(tmp_path: Path, damage: str) -> None:
     """Counts kept by another version of the counting code, or that lack a check of the run,
     or are not counts at all, are never used: the folder is counted from its columns."""
-    store = tmp_path / "mail"
-    _write_store(store)
-    cache_path = tmp_path / "c.sqlite"
-    cfg = _config(store, cache_path, MODULES)
-    first, _ = _run(cfg, tmp_path / "first")
+    cfg, cache_path, first, _ = _warm(tmp_path)
 
     def damaged(kept: dict) -> dict:
         if damage == "not counts":
@@ -352,11 +357,7 @@ def test_kept_counts_that_do_not_fit_are_counted_again(tmp_path: Path, damage: s
 def test_kept_counts_are_used(tmp_path: Path) -> None:
     """The counts kept with a table are what a re-run reports (else the tests above would
     pass with counts never read): one changed on purpose shows in summary.csv."""
-    store = tmp_path / "mail"
-    _write_store(store)
-    cache_path = tmp_path / "c.sqlite"
-    cfg = _config(store, cache_path, MODULES)
-    _, before = _run(cfg, tmp_path / "first")
+    cfg, cache_path, _, before = _warm(tmp_path)
 
     def one_more(kept: dict) -> dict:
         kept["counts"]["received.from_match"][0] += 1
@@ -367,3 +368,25 @@ def test_kept_counts_are_used(tmp_path: Path) -> None:
     inbox = [f for a in after.accounts for f in a.folders if f.folder == "INBOX"][0]
     was = [f for a in before.accounts for f in a.folders if f.folder == "INBOX"][0]
     assert inbox.counts["received.from_match"][0] == was.counts["received.from_match"][0] + 1
+
+
+def test_counts_of_other_code_are_replaced_by_the_run_that_counts_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts kept by another version of the counting code are counted again once, and the
+    new counts kept: the run after that decodes no columns (else every re-run after an
+    upgrade would)."""
+    from mailstats.run import cache as cache_mod
+
+    cfg, cache_path, first, _ = _warm(tmp_path)
+
+    def other_code(kept: dict) -> dict:
+        kept["code"] = "0" * 32
+        return kept
+
+    assert _change_kept_counts(cache_path, other_code) >= 2
+    again, _ = _run(cfg, tmp_path / "again")
+    with monkeypatch.context() as m:
+        m.setattr(cache_mod, "unpack_table", _no_columns)
+        later, result = _run(cfg, tmp_path / "later")
+    assert again == later == first and _evaluated(result) == 0

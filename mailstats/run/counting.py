@@ -49,18 +49,17 @@ def load_table(
 
 def complete_state(
     cache: CacheReader, account: str, folder: str, uids: list[int], keys: list[tuple[Any, str]]
-) -> tuple[str, dict[str, Any] | None] | None:
-    """(key, counts) when the stored table of exactly these UIDs and module identities had a
-    result of every module for every message: nothing is left to evaluate and the folder's
-    results need not be listed at all (a re-run with nothing new). `counts` are those made
-    from it (see folder_counts) when kept with it. None otherwise."""
+) -> dict[str, Any] | None:
+    """The counts kept with the stored table of exactly these UIDs and module identities
+    ({} when none are) if it had a result of every module for every message: nothing is
+    left to evaluate and the folder's results need not be listed at all (a re-run with
+    nothing new). None otherwise."""
     if len(uids) < SNAPSHOT_MIN:
         return None
-    key = table_key(uids, keys)
-    state = cache.table_state(account, folder, key)
+    state = cache.table_state(account, folder, table_key(uids, keys))
     if state is None or not state[0]:
         return None
-    return key, state[1]
+    return state[1] or {}
 
 
 def table_key(uids: list[int], keys: list[tuple[Any, str]]) -> str:
@@ -188,24 +187,24 @@ def fill_counts(
     role: str,
     keys: list[tuple[Any, str]],
     modules: list[Any],
-    ready: tuple[str, dict[str, Any] | None] | None,
+    ready: dict[str, Any] | None,
     kept: list[int],
-    new: bool,
     keep: bool,
 ) -> None:
     """Fill `fr`'s counts from its table, made (and stored) or read back; `fr.table` is the
     table when `keep` (the desktop app shows it), else None and its memory handed back.
 
-    `ready` is complete_state's answer for the `kept` UIDs; `new`: messages were added. With
-    nothing new and nothing evaluated, the counts kept with the stored table stand for it
-    and a batch run need not decode its columns at all."""
-    reuse = ready is not None and not new and fr.uids == kept and ready[1] is not None
+    `ready` is complete_state's answer for the `kept` UIDs. When the folder is still those
+    UIDs (nothing new, nothing cancelled) the counts kept with the stored table stand for
+    it and a batch run need not decode its columns at all; counts that do not (made by
+    other code) are replaced, so only one run pays for them."""
+    kept_counts = ready if ready is not None and fr.uids == kept else None
     fr.table = None
-    if reuse and not keep and apply_counts(fr, ready[1], modules):  # type: ignore[index]
+    if kept_counts and not keep and apply_counts(fr, kept_counts, modules):
         return
     table = load_table(cache, fr.account, fr.folder, role, fr.uids, keys)
     count_folder(fr, table, modules)
-    if table.complete and table.key and not reuse:
+    if table.complete and table.key and kept_counts != folder_counts(fr):
         cache.put_counts(fr.account, fr.folder, table.key, folder_counts(fr))
     if keep:
         fr.table = table

@@ -518,9 +518,8 @@ class Engine:
         fr.total, fr.uids = len(uids) + fr.unavailable, uids
         fr.fetched = len(stored) if synced is None else synced[1]
         count = partial(
-            fill_counts, self.cache, fr, role, keys, self.modules, ready, kept, bool(stored),
-            self.keep_tables,
-        )  # fmt: skip
+            fill_counts, self.cache, fr, role, keys, self.modules, ready, kept, self.keep_tables
+        )
         if deferred is not None and in_workers and not last and not self.keep_tables:
             deferred.append(count)
         else:

@@ -150,8 +150,8 @@ BULK_LOAD = 256
 #: Answers a process keeps in memory past a flush. The run memo gives a name one answer for
 #: the whole run; an answer already stored (with the run's id, which the store returns
 #: whatever its TTL) can leave memory and be read back the same. At 100k messages with
-#: new names in each, the memo held about 50 MB in each analysis worker. Failed answers
-#: are never stored, so they stay.
+#: new names in each, each analysis worker grew to 118 MB with the memo unbounded, 85 MB
+#: with it bounded. Failed answers are never stored, so they stay.
 MEMO_KEEP = 16384
 
 
