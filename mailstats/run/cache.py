@@ -21,7 +21,6 @@ import sqlite3
 import struct
 import threading
 import time
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -42,6 +41,8 @@ from mailstats.run.cache_blobs import (
     _unpack_uids,
     counts_of,
     counts_section,
+    deflate,
+    inflate,
     pack_table,
     rendering_of,
     rows_section,
@@ -135,7 +136,7 @@ class CacheReader:
                 sorted(uids),
             )
         for uid, header, structure, size in cur:
-            yield uid, zlib.decompress(header), structure, size
+            yield uid, inflate(header), structure, size
 
     def _rows_for(self, sql: str, args: tuple[Any, ...], uids: list[int]) -> Iterator[Any]:
         """The rows of `sql` (its "IN ({})" filled) for `uids`, 500 at a time: SQLite's
@@ -153,7 +154,7 @@ class CacheReader:
             (account, folder, item),
             uids,
         )
-        return {uid: (zlib.decompress(data), bool(trunc)) for uid, data, trunc in rows}
+        return {uid: (inflate(data), bool(trunc)) for uid, data, trunc in rows}
 
     def result_uids(
         self, account: str, folder: str, module: str, version: str, fp: str
@@ -388,7 +389,7 @@ class Cache(CacheReader):
         self, account: str, folder: str, items: Iterable[tuple[int, bytes, str | None, int | None]]
     ) -> int:
         rows = [
-            (account, folder, uid, zlib.compress(header, 1), structure, size)
+            (account, folder, uid, deflate(header), structure, size)
             for uid, header, structure, size in items
         ]
         with self._lock:
@@ -401,7 +402,7 @@ class Cache(CacheReader):
         self, account: str, folder: str, item: str, values: dict[int, tuple[bytes, bool]]
     ) -> None:
         rows = [
-            (account, folder, uid, item, zlib.compress(data, 1), int(trunc))
+            (account, folder, uid, item, deflate(data), int(trunc))
             for uid, (data, trunc) in values.items()
         ]
         with self._lock:
