@@ -36,7 +36,9 @@ from mailstats.sources import (
     text_sections,
 )
 
-_FROM_LINE = re.compile(rb"(?m)^From ")
+#: A From_ line after the first: a literal search (re finds "(?m)^From " ten times slower:
+#: 0.23 s against 0.026 s over a 22 MB mbox).
+_FROM_LINE = re.compile(rb"\nFrom ")
 #: A Maildir name's delivery time: seconds, then the microseconds after an "M" in the part
 #: before the next dot (Python's mailbox and Dovecot write "1700000000.M12345P678Q9.host",
 #: Postfix "1700000000.V801I1234M56789.host"; qmail's "1700000000.12345.host" has none).
@@ -93,9 +95,11 @@ class _Mbox:
             # window by window, pages dropped behind: a 2 GB mbox is not 2 GB of RSS
             for pos in range(0, size, _WINDOW):
                 stop = min(size, pos + _WINDOW)
-                starts += [m.start() for m in _FROM_LINE.finditer(mm, pos, min(size, stop + 5))]
-                starts = [a for a in starts if a < stop] if stop < size else starts
+                found = _FROM_LINE.finditer(mm, max(0, pos - 1), min(size, stop + 5))
+                starts += [a for m in found if (a := m.start() + 1) < stop or stop == size]
                 mm.drop(pos, stop)
+            if mm[:5] == b"From ":
+                starts.append(0)
             starts = sorted(set(starts))
             ends = starts[1:] + [size] if starts else []
             toc = []
