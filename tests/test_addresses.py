@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailstats.mail.addresses import (
     Address,
+    _iter_mailboxes,
+    _simple,
     normalize_msgid,
     parse_address,
     parse_address_list,
@@ -161,3 +165,61 @@ def test_normalize_msgid(value, expected):
 )
 def test_parse_msgid_list(value, expected):
     assert parse_msgid_list(value) == expected
+
+
+# --- the one-regex path for the common shapes equals the tokenizer -----------------------
+
+_FRAGMENTS = st.sampled_from(
+    ["Dana", "O'Brien", "J.", " ", "  ", "\t", '"', "<", ">", "@", "a", "B.c", ".", "..", ",",
+     ";", ":", "(", ")", "=?", "?=", "=", "?", "\\", "x-y", "[", "]", "é", "mailto:", "_", "-"]
+)  # fmt: skip
+_WORD = st.text("abcXYZ019!#$%&'*+/^_`{|}~.-", min_size=1, max_size=6)
+_LABEL = st.text("abcXYZ019-_", min_size=1, max_size=5)
+
+
+@st.composite
+def _common_shapes(draw: st.DrawFn) -> str:
+    """Display words or a quoted name, then <local@domain>, or a bare address; some of them
+    just off the common shape (a trailing dot, an underscore, an encoded word)."""
+    local = draw(st.text("abcXYZ019!#$%&'*+/=?^_`{|}~.-", min_size=1, max_size=8))
+    domain = ".".join(draw(st.lists(_LABEL, min_size=1, max_size=3))) + draw(
+        st.sampled_from(["", "", ".", ".."])
+    )
+    space = st.sampled_from(["", " ", "\t", "  "])
+    addr = f"{local}@{domain}"
+    kind = draw(st.sampled_from(["words", "quoted", "angle", "bare"]))
+    if kind == "bare":
+        return draw(space) + addr + draw(space)
+    if kind == "words":
+        name = draw(space).join(draw(st.lists(_WORD, min_size=1, max_size=3))) or "x"
+    elif kind == "quoted":
+        name = '"' + draw(st.text("ab ,;:()<>@.\t=?é", max_size=8)) + '"'
+    else:
+        name = ""
+    return f"{draw(space)}{name}{draw(space)}<{addr}>{draw(space)}"
+
+
+def _tokenized(value: str) -> Address | None:
+    return next(_iter_mailboxes(value), None)
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(st.one_of(_common_shapes(), st.lists(_FRAGMENTS, max_size=12).map("".join)))
+def test_the_common_shapes_path_gives_what_the_tokenizer_gives(value: str) -> None:
+    simple = _simple(value)
+    if simple is not None:
+        assert simple == _tokenized(value)
+
+
+def test_the_common_shapes_path_takes_the_common_shapes() -> None:
+    """So that the property above compares something: these all go the one-regex way."""
+    common = [
+        "Dana Whitfield <Dana@Example.ORG>",
+        '"Whitfield, Dana" <d@example.org>',
+        "<user@example.com>",
+        " user@example.com ",
+        "J. O'Brien <j.ob+x@mail.ie>",
+    ]
+    for value in common:
+        assert _simple(value) is not None, value
+        assert _simple(value) == _tokenized(value), value

@@ -220,8 +220,39 @@ def _phrase(tokens: list[tuple[int, str, int, int]]) -> str:
     return "".join(out)
 
 
+# The shapes nearly every From and Sender header has, read with one regex: plain words or
+# one quoted string, then <local@domain>; or a bare local@domain. ASCII only, no "=" or "?"
+# in the name (an encoded word is decoded by the general path), no dot at a domain's end.
+# tests/test_addresses.py checks that this gives what the tokenizer gives wherever it
+# applies.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~.-]+"
+_LOCAL = r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)"
+_DOMAIN = r"([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"
+_SIMPLE = re.compile(
+    rf'[ \t]*(?:(?:({_ATEXT}(?:[ \t]+{_ATEXT})*)|"([^"\\=?\r\n]*)")[ \t]*)?'
+    rf"<{_LOCAL}@{_DOMAIN}>[ \t]*"
+    rf"|[ \t]*{_LOCAL}@{_DOMAIN}[ \t]*"
+)
+
+
+def _simple(value: str) -> Address | None:
+    m = _SIMPLE.fullmatch(value) if value.isascii() else None
+    if m is None:
+        return None
+    words, quoted, local, domain, bare_local, bare_domain = m.groups()
+    if local is None:
+        local, domain, words = bare_local, bare_domain, ""
+    display = " ".join((quoted if quoted is not None else words or "").split())
+    domain = domain.lower()
+    return Address(display, f"{local.lower()}@{domain}", domain)
+
+
 def parse_address(value: str) -> Address | None:
     """The first mailbox in a header value; None when there is none (or only garbage)."""
+    if isinstance(value, str):
+        simple = _simple(value)
+        if simple is not None:
+            return simple
     try:
         for box in _iter_mailboxes(value):
             return box
