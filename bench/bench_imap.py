@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -81,14 +82,32 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def timed_child(
-    cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None
-) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MiB of the process tree, stdout) of one child process."""
+def _cpu_ticks() -> tuple[int, int]:
+    """(steal, all) jiffies of the machine so far, from /proc/stat (0, 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+class Timed(NamedTuple):
+    seconds: float
+    peak_mb: int  # resident memory of the process tree at its peak
+    out: str
+    cpu_s: float  # user + system of the child and every process it waited for
+    #: the share of the machine's time the hypervisor gave to other guests meanwhile: on a
+    #: shared virtual machine the same run's seconds differ by a third between quiet and
+    #: busy neighbours, and this says which one a figure had
+    steal_pct: float
+
+
+def timed_child(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Timed:
+    """Wall time, peak memory, output, CPU and steal of one child process."""
+    steal0, all0 = _cpu_ticks()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     peak = [0]
     stop = threading.Event()
 
@@ -109,7 +128,10 @@ def timed_child(
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{cmd[:3]} failed with {code}: {err[-2000:]}")
-    return elapsed, max(usage.ru_maxrss, peak[0]) // 1024, out
+    steal1, all1 = _cpu_ticks()
+    steal = 100 * (steal1 - steal0) / max(1, all1 - all0)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timed(elapsed, max(usage.ru_maxrss, peak[0]) // 1024, out, cpu, round(steal, 1))
 
 
 def cost_table(modules: str, cost: dict[str, dict[str, float]], messages: int) -> str:
@@ -176,10 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # Dovecot builds its index on first access: warm it so (a) and (b) compare fairly.
         timed_child([sys.executable, "-c", FLOOR, dovecot.host, str(dovecot.port), user, pw])
-        floor_s, floor_mb, floor_out = timed_child(
+        floor = timed_child(
             [sys.executable, "-c", FLOOR, dovecot.host, str(dovecot.port), user, pw]
         )
-        fetched = int(floor_out.split()[0])
+        floor_s = floor.seconds
+        fetched = int(floor.out.split()[0])
 
         figures: dict[str, object] = {
             "messages": fetched,
@@ -187,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             "analysis_workers": a.workers,
             "load_s": round(load_s, 2),
             "floor_s": round(floor_s, 2),
-            "floor_peak_mb": floor_mb,
+            "floor_peak_mb": floor.peak_mb,
+            "floor_steal_pct": floor.steal_pct,
             "mailstats_root": a.mailstats_root or str(ROOT),
             "local_ttl": a.local_ttl,
             "dns_server": a.dns,
@@ -217,17 +241,20 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
                    str(run / "out"), "--quiet"]  # fmt: skip
             logged = len(dns.query_log())
-            cold_s, cold_mb, _ = timed_child(cmd, env, cwd)
+            cold = timed_child(cmd, env, cwd)
+            cold_s = cold.seconds
             asked = dns.query_log()[logged:]
             manifest = json.loads((run / "out" / "manifest.json").read_text())
             reruns = [timed_child(cmd, env, cwd) for _ in range(a.repeat_rerun)]
             figures["runs"][modules] = {  # type: ignore[index]
                 "cold_s": round(cold_s, 2),
-                "cold_peak_mb": cold_mb,
+                "cold_peak_mb": cold.peak_mb,
+                "cold_cpu_s": round(cold.cpu_s, 2),
+                "cold_steal_pct": cold.steal_pct,
                 "cold_over_floor": round(cold_s / floor_s, 2),
-                "rerun_s_best": round(min(r[0] for r in reruns), 2) if reruns else None,
-                "rerun_s_all": [round(r[0], 2) for r in reruns],
-                "rerun_peak_mb": max((r[1] for r in reruns), default=None),
+                "rerun_s_best": round(min(r.seconds for r in reruns), 2) if reruns else None,
+                "rerun_s_all": [round(r.seconds, 2) for r in reruns],
+                "rerun_peak_mb": max((r.peak_mb for r in reruns), default=None),
                 "cache_mb": round((run / "cache.sqlite").stat().st_size / 2**20, 1),
                 "dns_queries_cold": len(asked),
                 "dns_distinct_pairs_cold": len(set(asked)),
