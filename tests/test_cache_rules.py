@@ -10,17 +10,21 @@ per-module cost figures), so a fingerprint that ignored the input would fail it.
 from __future__ import annotations
 
 import csv
+import gc
 import mailbox
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_dns import HostileDns
 
 import mailstats.modules
 from mailstats.accounts.config import parse_config
 from mailstats.run.cache import Cache
 from mailstats.run.engine import Engine
+from mailstats.run.own_mx import own_mx
+from mailstats.services.dns import NXDOMAIN, OK, DnsAnswer
 from mailstats.stats.export import write_outputs
 
 N_INBOX = 6
@@ -169,3 +173,73 @@ def test_now_evidence_expires(
     again = _run(tmp_path, store, settings=settings)
     assert mailstats.modules.Module.evidence == "message"
     assert evaluated(again) == ({"received": ALL} if rerun else {})
+
+
+def test_a_failed_own_mx_look_up_changes_no_cache_key(tmp_path: Path, store: Path) -> None:
+    """The account's own MX hosts are in every module's cache key: one SERVFAIL for them
+    must not make the run (nor the next one) analyse the mailbox again; the run says what
+    stood in for them."""
+    zone = {("example.org", "MX"): ["10 mx.example.org."]}
+    with HostileDns("honest", zone=zone) as srv:
+        kw: dict[str, Any] = {"dns": srv.spec, "address": "dana@example.org"}
+        first = _run(tmp_path, store, **kw)
+        assert evaluated(first) == {"_core": ALL, "received": ALL, "friends": ALL, "datetime": ALL}
+        assert not [w for w in first.warnings if "MX" in w]
+        srv.mode = "servfail"
+        failing = _run(tmp_path, store, **kw)
+        srv.mode = "honest"
+        again = _run(tmp_path, store, **kw)
+    assert evaluated(failing) == {}
+    assert any("MX hosts found on" in w and "stand in" in w for w in failing.warnings)
+    assert evaluated(again) == {}
+
+
+def test_own_mx_stands_in_only_for_a_failure(tmp_path: Path) -> None:
+    class Resolver:
+        answers: dict[str, DnsAnswer] = {}
+
+        def query(self, name: str, rdtype: str) -> DnsAnswer:
+            return self.answers.get(name, DnsAnswer(NXDOMAIN))
+
+    cache, res = Cache(tmp_path / "c.sqlite"), Resolver()
+    res.answers = {"example.org": DnsAnswer("timeout")}
+    hosts, warning = own_mx(res, cache, "a", ["example.org"])
+    assert hosts == () and "without their MX hosts" in warning  # nothing found before
+    res.answers = {}
+    assert own_mx(res, cache, "a", ["example.org"]) == ((), "")  # no MX is an answer
+    res.answers = {"example.org": DnsAnswer(OK, ("10 mx1.example.org.",), 60)}
+    assert own_mx(res, cache, "a", ["example.org"]) == (("mx1.example.org",), "")
+    res.answers = {"example.org": DnsAnswer("servfail")}
+    hosts, warning = own_mx(res, cache, "a", ["example.org"])
+    assert hosts == ("mx1.example.org",) and "stand in" in warning and "servfail" in warning
+    assert "mx1.example.org" in warning
+    assert own_mx(res, cache, "b", ["example.org"])[0] == ()  # kept per account
+    cache.close()
+
+
+def test_an_analysis_worker_takes_the_runs_own_mx_instead_of_asking(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker asking again could get another answer (or a failure) than its parent, and
+    evaluate under another identity than the one the results are stored under."""
+    from mailstats.run import analysis
+
+    cfg = parse_config(
+        {
+            "settings": {"modules": ["received"], "dns_servers": ["127.0.0.1:9"],
+                         "dns_timeout": 0.2, "cache": str(tmp_path / "c.sqlite")},
+            "accounts": [{"name": "dana", "path": str(store), "ham": ["INBOX"],
+                          "address": "dana@example.org"}],
+        }
+    )  # fmt: skip
+    monkeypatch.setattr(analysis, "_WORKER", None)
+    classes = [mailstats.modules.available_modules(plugins=False).by_name("received")]
+    try:
+        analysis._worker_init(
+            cfg, cfg.accounts[0], None, classes, cfg.settings.cache, None, None, ("mx.example.org",)
+        )
+    finally:
+        gc.unfreeze()  # the worker's start-up freezes what exists: here, the test session
+    assert analysis._WORKER is not None
+    assert analysis._WORKER.services.identity.own_mx == ("mx.example.org",)
+    analysis._WORKER.cache.close()

@@ -190,7 +190,7 @@ def test_mx_hosts_keeps_only_answers() -> None:
         }
     )
     got = mx_hosts(res, ["example.org", "failing.example", "null.example", "absent.example"])
-    assert got == ("mx.example.org", "mx2.example.org")
+    assert got == (("mx.example.org", "mx2.example.org"), "failing.example MX: timeout")
 
 
 # -- the sender cannot move the origin ---------------------------------------------------

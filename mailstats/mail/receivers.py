@@ -165,22 +165,26 @@ def receiver_setting(provider: str | None) -> str:
     return AUTO
 
 
-def mx_hosts(resolver: Any, domains: Sequence[str], limit: int = 5) -> tuple[str, ...]:
-    """MX host names of `domains` through the run's shared resolver; a failed or empty
-    look-up contributes nothing (the own MX is then simply not known)."""
+def mx_hosts(resolver: Any, domains: Sequence[str], limit: int = 5) -> tuple[tuple[str, ...], str]:
+    """(MX host names of `domains`, '' or how a look-up failed), through the run's shared
+    resolver. No MX (NXDOMAIN, NODATA, a null MX) contributes nothing; a failed look-up
+    (timeout, SERVFAIL...) contributes nothing either, but is said: it is not "no MX"."""
     hosts: set[str] = set()
+    failure = ""
     for domain in list(domains)[:limit]:
         try:
             answer = resolver.query(domain, "MX")
         except Exception:  # noqa: BLE001 - a broken name is not known
             continue
+        if answer.failed:
+            failure = failure or f"{domain} MX: {answer.status}"
         if not answer.ok:
             continue
         for record in answer.records:
             host = record.split()[-1].lower().rstrip(".")
             if host and "." in host:
                 hosts.add(host)
-    return tuple(sorted(hosts))
+    return tuple(sorted(hosts)), failure
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,8 +255,10 @@ def _worker_init(
     cache_path: str,
     dns_state: dict[str, Any] | None = None,
     stop: Any = None,
+    own_mx: tuple[str, ...] = (),
 ) -> None:
-    """In the child: the same settings, its own resolver (reading the shared DNS cache)."""
+    """In the child: the same settings, its own resolver (reading the shared DNS cache), the
+    parent's own-MX hosts (asked again, a failure would give other cache fingerprints)."""
     global _WORKER
     from mailstats.modules import Registry
     from mailstats.run.cache import Cache
@@ -266,6 +268,7 @@ def _worker_init(
     config.settings.modules = [m.name for m in registry.modules]
     engine = Engine(config, cache=Cache(cache_path), registry=registry)
     engine.resolver.adopt(dns_state or {})  # the same run: its id, what it knows of the resolver
+    engine._mx[account.name] = tuple(own_mx)
     services = engine.services_for(account, sent_index)
     for m in engine.modules:
         try:
@@ -298,6 +301,7 @@ class ProcessRunner:
         cache_path: str,
         workers: int = 1,
         dns_state: dict[str, Any] | None = None,
+        own_mx: tuple[str, ...] = (),
     ) -> None:
         classes = [type(m) for m in modules]
         self.workers = max(1, workers)
@@ -307,7 +311,16 @@ class ProcessRunner:
             max_workers=self.workers,
             mp_context=ctx,
             initializer=_worker_init,
-            initargs=(config, account, sent_index, classes, cache_path, dns_state, self._stop),
+            initargs=(
+                config,
+                account,
+                sent_index,
+                classes,
+                cache_path,
+                dns_state,
+                self._stop,
+                own_mx,
+            ),
         )
 
     def evaluate(self, batch: Batch) -> Future:

@@ -364,6 +364,13 @@ class Cache(CacheReader):
             )
             self.db.execute("COMMIT")
 
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
+
     def set_folder_digest(self, account: str, folder: str, digest: str) -> None:
         self.db.execute(
             "UPDATE folders SET skey_digest=? WHERE account=? AND folder=?",

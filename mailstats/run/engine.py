@@ -48,6 +48,7 @@ from mailstats.run.core_fields import CORE_COLUMNS, CoreFields
 from mailstats.run.counting import complete_state, fill_counts, load_table
 from mailstats.run.dnstrust import settle as settle_dns
 from mailstats.run.jobs import FolderJobs, LazyWorker
+from mailstats.run.own_mx import own_mx
 from mailstats.run.results import (
     AccountResult,
     FolderResult,
@@ -245,13 +246,15 @@ class Engine:
 
     def _own_mx(self, account: Account) -> tuple[str, ...]:
         """The MX hosts of the account's own domains, for recognising its own receiving
-        servers; () when recognition is off or forced, or no look-up succeeded."""
-        from mailstats.mail.receivers import AUTO, mx_hosts, receiver_setting
+        servers (run/own_mx.py); () when recognition is off or forced."""
+        from mailstats.mail.receivers import AUTO, receiver_setting
 
         if receiver_setting(account.provider) != AUTO:
             return ()
         if account.name not in self._mx:
-            self._mx[account.name] = mx_hosts(self.resolver, account.domains)
+            hosts, warning = own_mx(self.resolver, self.cache, account.name, account.domains)
+            self.warnings += [warning] if warning else []
+            self._mx[account.name] = hosts
         return self._mx[account.name]
 
     def _prober(self) -> Any:

@@ -147,6 +147,7 @@ class LazyWorker:
                 str(self.engine.cache.path),
                 workers=self.engine.workers,
                 dns_state=self.engine.resolver.handoff(),
+                own_mx=self.engine._services[self.acct.name].identity.own_mx,
             )
         return self.started
 
