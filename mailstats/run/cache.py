@@ -369,7 +369,8 @@ class Cache(CacheReader):
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
     def set_folder_digest(self, account: str, folder: str, digest: str) -> None:
         self.db.execute(
