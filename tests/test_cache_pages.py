@@ -94,3 +94,25 @@ def test_a_cache_with_stdlib_zlib_headers_reads_back(tmp_path: Path) -> None:
     cache.put_messages("a", "INBOX", [(1, header, None, 10)])
     cache.db.execute("UPDATE messages SET header=?", (zlib.compress(header * 3, 6),))
     assert [h for _, h, _, _ in cache.get_messages("a", "INBOX")] == [header * 3]
+
+
+def test_without_isal_the_stdlib_makes_the_same_streams(monkeypatch) -> None:
+    """Where isal has no wheel the standard library's zlib deflates: blobs still go both ways."""
+    import importlib
+    import sys
+
+    from mailstats.run import cache_blobs
+
+    header = b"Received: from a.example by b.example; Mon, 1 Jan 2024 10:00:00 +0000\r\n" * 9
+    made_by_isal = cache_blobs.deflate(header)
+    monkeypatch.setitem(sys.modules, "isal", None)  # "import isal" now raises ImportError
+    try:
+        importlib.reload(cache_blobs)
+        assert cache_blobs._deflater is zlib
+        assert cache_blobs.inflate(made_by_isal) == header
+        made_by_zlib = cache_blobs.deflate(header)
+    finally:
+        monkeypatch.delitem(sys.modules, "isal")
+        importlib.reload(cache_blobs)
+    assert cache_blobs._deflater is not zlib
+    assert cache_blobs.inflate(made_by_zlib) == header
