@@ -3,7 +3,7 @@
 They tell the account's own receiving servers from the senders' (mail/receivers.py), so they
 are part of every module's cache fingerprint (`Identity.origin_key`). A failed look-up
 (timeout, SERVFAIL) used to count as "no MX": the origin of a message could move, and every
-module's fingerprint changed, so a 100k run analysed the whole mailbox again, and again on
+module's fingerprint changed, so the run analysed the whole mailbox again, and again on
 the next run that got an answer. Now the hosts last found stand in (kept in the cache's meta
 table), and the run says so; without any, the run says that it recognises them without MX.
 """
