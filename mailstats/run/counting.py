@@ -204,8 +204,9 @@ def fill_counts(
         return
     table = load_table(cache, fr.account, fr.folder, role, fr.uids, keys)
     count_folder(fr, table, modules)
-    if table.complete and table.key and kept_counts != folder_counts(fr):
-        cache.put_counts(fr.account, fr.folder, table.key, folder_counts(fr))
+    counts = folder_counts(fr)
+    if table.complete and table.key and kept_counts != counts:
+        cache.put_counts(fr.account, fr.folder, table.key, counts)
     if keep:
         fr.table = table
         return

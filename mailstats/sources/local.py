@@ -58,6 +58,8 @@ def maildir_order(name: str, _time: Any = _MAILDIR_TIME.match) -> tuple[int, str
         return (1 << 80, name)
     sec, usec = m.groups()
     return (int(sec) * 10_000_000 + (int(usec) if usec else 0), name)
+
+
 #: Header bytes that identify an mbox message (with its From_ line).
 _ID_BYTES = 4096
 
