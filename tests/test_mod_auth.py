@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mod_local_support import msg, run_over_corpus, services
 
 from mailstats.modules.auth import (
@@ -290,3 +292,41 @@ def test_tolerant_scan_agrees_with_the_strict_parser_wherever_it_parses() -> Non
         )
         assert parse_auth_results(value) == want, value
     assert accepted >= 100
+
+
+def _strip_comments_by_character(text: str) -> str:
+    """The definition strip_comments must keep: the per-character reading it replaced."""
+    out: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(ch)
+            continue
+        if ch == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(ch)
+            continue
+        if depth == 0 and ch == '"':
+            quoted = not quoted
+            out.append(ch)
+        elif quoted:
+            out.append(ch)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(" ")
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet='()"\\ a=;\n', max_size=40))
+def test_strip_comments_reads_runs_as_the_character_loop_did(text: str) -> None:
+    assert strip_comments(text) == _strip_comments_by_character(text)
