@@ -21,7 +21,7 @@ List code need; a domain that IDNA refuses is kept as lower-case Unicode.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mailstats.mail.message import decode_header_value
 
@@ -34,8 +34,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(NamedTuple):
+    """One mailbox of an address header (a NamedTuple: immutable, and cheap to make for
+    every address of every message)."""
+
     display: str  # the display name, unquoted and whitespace-collapsed ('' when none)
     addr: str  # local@domain, lower case, domain in IDNA ASCII form when encodable
     domain: str  # lower case, IDNA ASCII form when encodable

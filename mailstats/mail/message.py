@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from mailstats.mail.addresses import Address
@@ -28,9 +28,10 @@ MAX_RAW_BYTES = 1024 * 1024
 MAX_PARTS = 500
 
 
-@dataclass(frozen=True, slots=True)
-class MimePart:
-    """One leaf of the MIME tree, as BODYSTRUCTURE (or a local walk) describes it."""
+class MimePart(NamedTuple):
+    """One leaf of the MIME tree, as BODYSTRUCTURE (or a local walk) describes it.
+
+    A NamedTuple (immutable; made for each part of each message in both processes)."""
 
     content_type: str  # lower case "type/subtype"
     disposition: str = ""  # lower case: "attachment", "inline" or ""

@@ -33,9 +33,9 @@ milliseconds: see tests/test_received_shapes.py and bench/bench_received.py.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from mailstats.mail.dates import parse_date
 from mailstats.mail.ips import parse_ip
@@ -47,9 +47,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Hop:
+class Hop(NamedTuple):
     """One Received header, as far as it could be read. Empty strings mean "not stated".
+
+    A NamedTuple, not a frozen dataclass: just as immutable, and made in 0.8 instead of
+    2.6 us (a frozen dataclass sets each field through object.__setattr__), for each of
+    the five Received headers of a typical real message.
 
     ``rdns`` is only ever a name the receiving MTA itself looked up (its comment), never the
     sender's HELO; ``ip`` is the address it saw the connection come from. ``by_ip`` is the

@@ -28,8 +28,7 @@ import uuid
 from array import array
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mailstats.mail.ips import parse_ip
 from mailstats.services.dns_trust import Trust
@@ -62,8 +61,10 @@ __all__ = [
 Row = tuple[str, str, str, tuple[str, ...], float, str]  # name, type, status, records, exp, run
 
 
-@dataclass(frozen=True, slots=True)
-class DnsAnswer:
+class DnsAnswer(NamedTuple):
+    """What one look-up gave. A NamedTuple (immutable, and three times cheaper to make than a
+    frozen dataclass): one is made for every look-up of every message, memo hits included."""
+
     status: str
     records: tuple[str, ...] = ()
     ttl: int = 0

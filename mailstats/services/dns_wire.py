@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mailstats.services.dns_codec import (
     FLAG_TC,
@@ -64,8 +65,9 @@ MIN_RTO = 0.2
 MAX_CHAIN = 16
 
 
-@dataclass(frozen=True, slots=True)
-class WireAnswer:
+class WireAnswer(NamedTuple):
+    """One answer as it came off the wire (a NamedTuple, as DnsAnswer: one per query)."""
+
     status: str
     records: tuple[str, ...] = ()
     ttl: int = 0
