@@ -1,6 +1,7 @@
 """Benchmark: mailstats against a real Dovecot, versus the bare header-fetch floor.
 
     python bench/bench_imap.py -n 100000 [--modules 'received;default'] [--repeat-rerun 3]
+        [--rounds 3]
     python bench/bench_imap.py -n 10000 --modules default [--local-ttl 0] [--mailstats-root DIR]
 
 Starts Dovecot (the test suite's) and a DNS server on loopback, writes N generated messages
@@ -28,6 +29,7 @@ import argparse
 import compileall
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,6 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--local-ttl", type=int, default=0, help="TTL of the zone's answers")
     p.add_argument("--dns", choices=("unbound", "dnsmasq"), default="unbound")
     p.add_argument("--mailstats-root", help="run the mailstats of this checkout in the children")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="floor and cold runs taken again, alternating, this many times in all: the "
+        "machine's speed drifts by a third within minutes, so each cold run is divided by "
+        "the floor measured just before it, and the median of those ratios is reported",
+    )
     a = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="msbench"))
@@ -222,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = str(Path(a.mailstats_root).resolve())
         # `python -m` imports from the working directory first: run in the checkout measured
         cwd = str(Path(a.mailstats_root).resolve()) if a.mailstats_root else str(ROOT)
+        cmds: dict[str, list[str]] = {}
         for modules in a.modules.split(";"):
             run = work / modules.replace(",", "+")
             run.mkdir()
@@ -240,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             cmd = [sys.executable, "-m", "mailstats", "--batch", str(cfg), "--out",
                    str(run / "out"), "--quiet"]  # fmt: skip
+            cmds[modules] = cmd
             logged = len(dns.query_log())
             cold = timed_child(cmd, env, cwd)
             cold_s = cold.seconds
@@ -264,6 +276,27 @@ def main(argv: list[str] | None = None) -> int:
                 "module_cost": manifest.get("module_cost", {}),
             }
             print(cost_table(modules, manifest.get("module_cost", {}), fetched), file=sys.stderr)
+        for _ in range(a.rounds - 1):
+            again = timed_child(
+                [sys.executable, "-c", FLOOR, dovecot.host, str(dovecot.port), user, pw]
+            )
+            for modules in a.modules.split(";"):
+                run = work / modules.replace(",", "+")
+                for old in run.glob("cache.sqlite*"):
+                    old.unlink()
+                cold = timed_child(cmds[modules], env, cwd)
+                entry = figures["runs"][modules]  # type: ignore[index]
+                entry.setdefault("rounds", []).append({
+                    "floor_s": round(again.seconds, 2),
+                    "cold_s": round(cold.seconds, 2),
+                    "cold_cpu_s": round(cold.cpu_s, 2),
+                    "cold_over_floor": round(cold.seconds / again.seconds, 2),
+                })  # fmt: skip
+        for entry in figures["runs"].values():  # type: ignore[union-attr]
+            later = [r["cold_over_floor"] for r in entry.get("rounds", [])]
+            ratios = [entry["cold_over_floor"], *later]
+            entry["cold_over_floor_all"] = ratios
+            entry["cold_over_floor_median"] = round(statistics.median(ratios), 2)
         figures["load_average"] = os.getloadavg()[0]
         print(json.dumps(figures, indent=2))
     finally:
