@@ -28,6 +28,7 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 from imapclient import imap4, tls
+from imapclient.response_types import BodyData
 
 from mailstats.mail.message import MAX_HEADER_BYTES, MimePart
 from mailstats.sources import SourceError, redact
@@ -405,12 +406,13 @@ def _walk(bs: Any, section: str, out: list[MimePart], depth: int) -> None:
 # non-literal text, with literals taken as they come from imaplib, does the same job in a
 # fraction of the time. The command still goes through the read-only guard.
 
-#: One token of a FETCH response; any other character is group 6, so finditer skips nothing
-#: unseen (a stray quote or bracket makes the response unreadable).
-_TOKENS = re.compile(
-    rb'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|\{(\d+)\}\s*$|([^\s()"\[]+(?:\[[^\]]*\](?:<\d+>)?)?)'
-    rb"|(\S))"
+#: A FETCH response's tokens as whole byte strings (findall: no match object per token):
+#: "(", ")", a quoted string with its quotes, a literal's "{n}" ending the text, an atom
+#: (with a section "[...]" and a partial "<n>"), or any other character, which is garbage.
+_TOKEN_TEXT = re.compile(
+    rb'\(|\)|"(?:[^"\\]|\\.)*"|\{\d+\}\s*$|[^\s()"\[]+(?:\[[^\]]*\](?:<\d+>)?)?|\S'
 )
+_LITERAL_TOKEN = re.compile(rb"\{\d+\}\s*")
 _FETCH_START = re.compile(rb"^\d+ \(")  # imaplib has already stripped "* " and "FETCH"
 _UNQUOTE = re.compile(rb"\\(.)")
 _PARTIAL = re.compile(r"<\d+\.(\d+)>")
@@ -478,8 +480,6 @@ def fast_fetch(
 def _body_data(value: Any) -> Any:
     if not isinstance(value, tuple):
         return None
-    from imapclient.response_types import BodyData
-
     try:
         return BodyData.create(value)
     except Exception:  # noqa: BLE001 - garbage BODYSTRUCTURE means "unknown"
@@ -519,7 +519,7 @@ def _parse_response(pieces: list[bytes | tuple[bytes, bytes]]) -> dict[bytes, An
     dropped. A list nested deeper than MAX_NESTING becomes None: 20,000 nested parentheses
     cost a scan, not a RecursionError. Raises ValueError on text that is not IMAP.
     """
-    tokens = _TOKENS.finditer
+    tokens = _TOKEN_TEXT.findall
     unquote = _UNQUOTE.sub
     stack: list[list[Any]] = []
     state = 0  # 0: before the list, 1: inside it, 2: after it
@@ -527,27 +527,29 @@ def _parse_response(pieces: list[bytes | tuple[bytes, bytes]]) -> dict[bytes, An
     top: list[Any] = []
     for piece in pieces:
         text, literal = (piece[0], piece[1]) if isinstance(piece, tuple) else (piece, None)
-        for m in tokens(text):
-            kind = m.lastindex
-            if kind == 6:
-                raise ValueError("unexpected text in FETCH response")
-            if kind == 4:  # a literal: its bytes came with this piece
-                value: Any = literal if literal is not None else b""
-                literal = None
-            elif state != 1:
-                if kind == 1 and state == 0:
+        toks = tokens(text)
+        # "{n}" ending a piece announces the literal that came with it (in the middle of a
+        # piece the same bytes are an atom)
+        at_end = toks and toks[-1][0] == 123 and _LITERAL_TOKEN.fullmatch(toks[-1]) is not None
+        if at_end:
+            toks.pop()
+        for tok in toks:
+            c = tok[0]
+            if c == 40:  # "("
+                if state == 1:
+                    if skip:
+                        skip += 1
+                    elif len(stack) > MAX_NESTING:
+                        skip = 1
+                    else:
+                        stack.append([])
+                elif state == 0:
                     state = 1
                     stack = [top]
                 continue
-            elif kind == 1:
-                if skip:
-                    skip += 1
-                elif len(stack) > MAX_NESTING:
-                    skip = 1
-                else:
-                    stack.append([])
-                continue
-            elif kind == 2:
+            if c == 41:  # ")"
+                if state != 1:
+                    continue
                 if skip:
                     skip -= 1
                     if not skip:
@@ -559,18 +561,24 @@ def _parse_response(pieces: list[bytes | tuple[bytes, bytes]]) -> dict[bytes, An
                 else:
                     stack[-1].append(tuple(done))
                 continue
-            elif kind == 3:
-                value = m.group(3)
+            if c == 91 or (c == 34 and len(tok) == 1):  # "[", or a quote never closed
+                raise ValueError("unexpected text in FETCH response")
+            if state != 1 or skip:
+                continue
+            if c == 34:
+                value: Any = tok[1:-1]
                 if b"\\" in value:  # most quoted strings have no escape: no regex call
                     value = unquote(rb"\1", value)
+            elif tok.isdigit():
+                value = int(tok) if len(tok) <= 20 else tok
+            elif len(tok) == 3 and tok.upper() == b"NIL":
+                value = None
             else:
-                tok = m.group(5)
-                if tok.isdigit():
-                    value = int(tok) if len(tok) <= 20 else tok
-                elif tok.upper() == b"NIL":
-                    value = None
-                else:
-                    value = tok
+                value = tok
+            stack[-1].append(value)
+        if at_end:
+            value = literal if literal is not None else b""
+            literal = None
             if state == 1 and not skip:
                 stack[-1].append(value)
     if state == 0:
