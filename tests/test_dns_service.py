@@ -141,3 +141,30 @@ def test_a_bounded_memo_reads_its_stored_answers_back_the_same(
     assert r.report()["stats"]["network_queries"] == sent
     assert r.report()["stats"]["distinct_pairs"] == len(asked)
     cache.close()
+
+
+def test_a_second_process_of_the_run_takes_stored_answers_in_one_look_up(
+    server, tmp_path
+) -> None:
+    """Two analysis workers share the store: what one asked and flushed, the other's prefetch
+    reads back (all the names it lacks in one store look-up) and asks the network only for
+    the rest; the answers are the same as the first one's. dnsmasq's TTL is 0, so only the
+    run's id keeps the stored answers live."""
+    cache = Cache(tmp_path / "c.sqlite")
+    first = Resolver([server.server_spec], timeout=0.5, store=cache)
+    shared = keys()[:4]
+    first.prefetch(shared)
+    second = Resolver([server.server_spec], timeout=0.5, store=Cache(tmp_path / "c.sqlite"))
+    second.adopt(first.handoff())
+    second.prefetch(keys())  # the four stored, and two new
+    assert second.report()["stats"]["network_queries"] == len(keys()) - len(shared)
+    want = {k: (first.query(*k).status, first.query(*k).records) for k in shared}
+    assert {k: (second.query(*k).status, second.query(*k).records) for k in shared} == want
+    # the store holds svc-test.example's MX and TXT: its AAAA is still asked, not taken from them
+    third = Resolver([server.server_spec], timeout=0.5, store=Cache(tmp_path / "c.sqlite"))
+    third.adopt(first.handoff())
+    got = third.query("svc-test.example", "AAAA")
+    alone = Resolver([server.server_spec], timeout=0.5).query("svc-test.example", "AAAA")
+    assert (got.status, got.records) == (alone.status, alone.records)
+    assert third.report()["stats"]["network_queries"] == 1
+    cache.close()

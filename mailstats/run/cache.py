@@ -560,14 +560,20 @@ class Cache(CacheReader):
     def lookup_dns(
         self, resolver: str, keys: list[tuple[str, str]], now: float, run: str = ""
     ) -> Iterator[tuple[str, str, str, tuple[str, ...], float, str]]:
-        for name, rdtype in keys:
-            row = self.db.execute(
-                "SELECT status, records, expires, run FROM dns WHERE resolver=? AND name=? "
-                "AND rdtype=? AND (expires > ? OR run = ?)",
-                (resolver, name, rdtype, now, run),
-            ).fetchone()
-            if row is not None:
-                yield name, rdtype, row[0], tuple(json.loads(row[1])), row[2], row[3]
+        # One statement per 400 names, not one per key: a worker's prefetch asks the store
+        # for every name its memo lacks, a thousand per batch, and nearly all are new.
+        wanted = set(keys)
+        names = sorted({name for name, _ in wanted})
+        for i in range(0, len(names), 400):
+            chunk = names[i : i + 400]
+            cur = self.db.execute(
+                "SELECT name, rdtype, status, records, expires, run FROM dns WHERE resolver=? "
+                f"AND name IN ({','.join('?' * len(chunk))}) AND (expires > ? OR run = ?)",
+                (resolver, *chunk, now, run),
+            )
+            for name, rdtype, status, records, expires, r in cur:
+                if (name, rdtype) in wanted:
+                    yield name, rdtype, status, tuple(json.loads(records)), expires, r
 
     def save_dns(
         self, resolver: str, rows: list[tuple[str, str, str, tuple[str, ...], float, str]]

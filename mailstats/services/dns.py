@@ -286,18 +286,24 @@ class Resolver:
         if self._store is not None:
             self._store.purge_dns(self.key)
 
-    def _hit(self, key: tuple[str, str], now: float) -> DnsAnswer | None:
-        """From memory (the run memo or a live persisted answer), else from the shared store."""
+    def _hit(self, key: tuple[str, str], now: float, store: bool = True) -> DnsAnswer | None:
+        """From memory (the run memo or a live persisted answer), else (`store`) from the
+        shared store."""
         entry = self._mem.get(key)
         if entry is not None and not entry[3] and entry[2] < now:
             entry = None
-        if entry is None and self._store is not None:
+        if entry is None and store and self._store is not None:
             for _n, _t, status, records, expires, _run in self._store.lookup_dns(
                 self.key, [key], now, self.run_id
             ):
                 entry = (status, tuple(records), expires, False)
         if entry is None:
             return None
+        return self._use(key, entry, now)
+
+    def _use(
+        self, key: tuple[str, str], entry: tuple[str, tuple[str, ...], float, bool], now: float
+    ) -> DnsAnswer:
         status, records, expires, used = entry
         if not used:
             self._mem[key] = (status, records, expires, True)
@@ -346,9 +352,26 @@ class Resolver:
             if len(keys) >= BULK_LOAD:
                 self._load()
             now = time.time()
-            for key in keys:
-                if key[0] and len(key[0]) <= 253 and self._hit(key, now) is None:
+            unknown = [
+                key
+                for key in keys
+                if key[0] and len(key[0]) <= 253 and self._hit(key, now, store=False) is None
+            ]
+            # what another process of the run stored meanwhile: one look-up for them all
+            found = {}
+            if unknown and self._store is not None:
+                found = {
+                    (n, t): (status, tuple(records), expires, False)
+                    for n, t, status, records, expires, _run in self._store.lookup_dns(
+                        self.key, unknown, now, self.run_id
+                    )
+                }
+            for key in unknown:
+                entry = found.get(key)
+                if entry is None:
                     todo.append(key)
+                else:
+                    self._use(key, entry, now)
         if todo:
             self._resolve(todo)
             self.flush()  # other processes of the run find these before asking again
