@@ -103,3 +103,31 @@ def test_maildir_names_sort_in_delivery_order(
     listed = names[:]
     rnd.shuffle(listed)
     assert sorted(listed, key=maildir_order) == names
+
+
+def _first_blank_line(raw: bytes, cap: int) -> bytes:
+    """split_header's definition: up to the end of the first blank line of any kind that
+    lies wholly in the first `cap` bytes; all of those bytes when there is none."""
+    ends = [
+        raw.find(sep, 0, cap) + len(sep)
+        for sep in (b"\r\n\r\n", b"\n\n", b"\r\r")
+        if raw.find(sep, 0, cap) != -1
+    ]
+    return raw[: min(ends)] if ends else raw[:cap]
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.binary(max_size=80).map(lambda b: b.replace(b"\x00", b"\n")), st.integers(1, 70))
+def test_split_header_ends_at_the_first_blank_line_within_the_cap(raw: bytes, cap: int) -> None:
+    """A separator that starts inside the cap but ends past it is not the header's end."""
+    old = local.MAX_HEADER_BYTES
+    local.MAX_HEADER_BYTES = cap
+    try:
+        assert local.split_header(raw) == _first_blank_line(raw, cap)
+    finally:
+        local.MAX_HEADER_BYTES = old
+
+
+def test_an_lf_header_ends_at_its_blank_line_though_the_body_has_crlf_lines() -> None:
+    raw = b"From: a@example.org\nSubject: x\n\nbody line\r\n\r\nSubject: not a header\r\n"
+    assert local.split_header(raw) == b"From: a@example.org\nSubject: x\n\n"

@@ -582,7 +582,10 @@ class Cache(CacheReader):
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT OR REPLACE INTO dns VALUES(?,?,?,?,?,?,?)",
-                [(resolver, n, t, s, json.dumps(list(r)), e, run) for n, t, s, r, e, run in rows],
+                [
+                    (resolver, n, t, s, json.dumps(list(r)) if r else "[]", e, run)
+                    for n, t, s, r, e, run in rows
+                ],  # most answers are NXDOMAIN: no records to encode
             )
             self.db.execute("COMMIT")
 

@@ -65,13 +65,18 @@ _ID_BYTES = 4096
 
 
 def split_header(raw: bytes) -> bytes:
-    """The header block up to the blank line (CRLF, LF or CR-only), at most MAX_HEADER_BYTES."""
-    head = raw[:MAX_HEADER_BYTES]
-    for sep in (b"\r\n\r\n", b"\n\n", b"\r\r"):
-        idx = head.find(sep)
+    """The header block up to its first blank line (CRLF, LF or CR-only), at most
+    MAX_HEADER_BYTES.
+
+    The first blank line of any kind: each search stops where an earlier kind was found, so
+    an LF message is not scanned to its end for a CRLF one (which, in a body that has CRLF
+    lines, would also have taken part of the body for the header)."""
+    end, cut = MAX_HEADER_BYTES, None
+    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        idx = raw.find(sep, 0, end)
         if idx != -1:
-            return head[: idx + len(sep)]
-    return head
+            end, cut = idx + len(sep), idx + len(sep)
+    return raw[:cut] if cut is not None else raw[:MAX_HEADER_BYTES]
 
 
 class _Mbox:
