@@ -116,3 +116,37 @@ def test_without_isal_the_stdlib_makes_the_same_streams(monkeypatch) -> None:
         importlib.reload(cache_blobs)
     assert cache_blobs._deflater is not zlib
     assert cache_blobs.inflate(made_by_zlib) == header
+
+
+class _Recording:
+    """The cache's connection, with the text of every statement it is given kept."""
+
+    def __init__(self, db: Any) -> None:
+        self.db, self.texts = db, set()
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self.texts.add(sql)
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_dns_look_ups_of_any_size_share_a_few_statements_and_find_every_stored_name(
+    tmp_path: Path,
+) -> None:
+    """sqlite3 keeps each distinct statement text prepared: one per look-up length (1 to 400
+    names) held 12 MB in every analysis worker. Whatever the length, a handful of texts;
+    and every stored pair asked for, and only those, comes back."""
+    cache = Cache(tmp_path / "c.sqlite")
+    stored = [(f"h{i}.example", t) for i in range(0, 900, 3) for t in ("A", "MX")]
+    cache.save_dns("r", [(n, t, "ok", ("x",), 1e12, "") for n, t in stored])
+    rec = _Recording(cache.db)
+    cache.db = rec  # type: ignore[assignment]
+    for n in (1, 2, 7, 9, 63, 65, 399, 401, 900):
+        asked = [(f"h{i}.example", "A") for i in range(n)]
+        got = {(name, t) for name, t, *_ in cache.lookup_dns("r", asked, 0.0)}
+        assert got == set(asked) & set(stored)
+    assert len(rec.texts) <= len(cache_mod._LOOKUP_SIZES)
+    cache.db = rec.db
+    cache.close()

@@ -54,6 +54,8 @@ from mailstats.run.cache_open import CacheError, chmod_own, open_own
 __all__ = ["PAGE", "Cache", "CacheError", "CacheReader", "default_cache_path"]
 
 SCHEMA_VERSION = 3  # 3: paged result chunks
+#: The lengths a DNS store look-up pads its name list to (see Cache.lookup_dns).
+_LOOKUP_SIZES = (1, 8, 64, 400)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -561,11 +563,15 @@ class Cache(CacheReader):
         self, resolver: str, keys: list[tuple[str, str]], now: float, run: str = ""
     ) -> Iterator[tuple[str, str, str, tuple[str, ...], float, str]]:
         # One statement per 400 names, not one per key: a worker's prefetch asks the store
-        # for every name its memo lacks, a thousand per batch, and nearly all are new.
+        # for every name its memo lacks, a thousand per batch, and nearly all are new. The
+        # name list is padded to one of a few lengths: sqlite3 keeps every distinct statement
+        # text prepared, and one per length (1 to 400) held 12 MB in each analysis worker.
         wanted = set(keys)
         names = sorted({name for name, _ in wanted})
-        for i in range(0, len(names), 400):
-            chunk = names[i : i + 400]
+        for i in range(0, len(names), _LOOKUP_SIZES[-1]):
+            chunk = names[i : i + _LOOKUP_SIZES[-1]]
+            size = next(n for n in _LOOKUP_SIZES if n >= len(chunk))
+            chunk += [chunk[-1]] * (size - len(chunk))
             cur = self.db.execute(
                 "SELECT name, rdtype, status, records, expires, run FROM dns WHERE resolver=? "
                 f"AND name IN ({','.join('?' * len(chunk))}) AND (expires > ? OR run = ?)",

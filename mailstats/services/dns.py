@@ -358,7 +358,7 @@ class Resolver:
                 if key[0] and len(key[0]) <= 253 and self._hit(key, now, store=False) is None
             ]
             # what another process of the run stored meanwhile: one look-up for them all
-            found = {}
+            found: dict[tuple[str, str], tuple[str, tuple[str, ...], float, bool]] = {}
             if unknown and self._store is not None:
                 found = {
                     (n, t): (status, tuple(records), expires, False)
