@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from fixtures.generator import generate_mailbox
 from fixtures.nasty import nasty_messages
 from mailstats.mail.message import MAX_PARTS, MimePart
-from mailstats.mail.structure import parts_from_bytes, scan_parts
+from mailstats.mail.structure import _HEADER_RUN, header_run_end, parts_from_bytes, scan_parts
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 _parser = email.parser.BytesParser(policy=email.policy.compat32)
@@ -192,6 +192,31 @@ def message(draw: st.DrawFn) -> bytes:
 @given(message())
 def test_generated_trees_match_the_email_package(raw: bytes) -> None:
     assert_same(raw)
+
+
+#: Pieces that make and break header lines: every line-break kind, a bare CR, "From ",
+#: field names, continuation white space and a byte no field name may hold.
+_PIECES = st.sampled_from(
+    [b"\n", b"\r\n", b"\r", b"\n\n", b"X:", b"a: b", b"From ", b"Fro", b" ", b"\t", b"v", b"\x80"]
+)
+
+
+@settings(max_examples=3000, derandomize=True, deadline=None)
+@given(st.lists(_PIECES, max_size=14).map(b"".join), st.integers(0, 60), st.integers(0, 60))
+def test_header_run_end_is_the_header_run_regex(buf: bytes, a: int, b: int) -> None:
+    """The LF-only shortcut must end every header block where the general pattern does,
+    from any start and up to any limit (the scanner reads part headers mid-buffer)."""
+    pos, limit = sorted((min(a, len(buf)), min(b, len(buf))))
+    assert header_run_end(buf, pos, limit) == _HEADER_RUN.match(buf, pos, limit).end()
+
+
+def test_header_run_end_takes_both_paths_on_real_shapes() -> None:
+    lf = b"Received: from a\n\tby b\nSubject: x\nbroken line\nTo: y\n\nbody\n"
+    assert header_run_end(lf, 0, len(lf)) == lf.index(b"broken")
+    crlf = lf.replace(b"\n", b"\r\n")
+    assert header_run_end(crlf, 0, len(crlf)) == crlf.index(b"broken")
+    bare_cr = b"A: 1\rB: 2\rnot a field\n\n"  # a CR alone ends a line, as in the email package
+    assert header_run_end(bare_cr, 0, len(bare_cr)) == bare_cr.index(b"not")
 
 
 def test_nasty_set_matches_the_email_package() -> None:
