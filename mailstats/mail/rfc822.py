@@ -6,14 +6,17 @@ back with CRLF: on the real corpus's signed mail it was half of the DKIM module'
 `rfc822_split` gives exactly its result (tests/test_rfc822.py checks it against dkimpy on
 generated and real messages), raising the same errors for the same header lines, but reads
 the lines of the header alone and converts the body's line breaks with two C-level
-replaces: "\\r?\\n" -> CRLF is the same as CRLF -> LF, then LF -> CRLF.
+replaces: "\\r?\\n" -> CRLF is the same as CRLF -> LF (needed only when the body has a CR),
+then LF -> CRLF.
 """
 
 from __future__ import annotations
 
 import re
 
-_BREAK = re.compile(b"\r?\n")
+#: The first empty line, LF or CRLF. One search: two finds (one for each kind) each scanned
+#: the whole message when it had none of their kind, 29 against 9 us per signed message.
+_BLANK = re.compile(b"\n\r?\n")
 _NAME = re.compile(rb"([\x21-\x7e]+?):")
 
 
@@ -23,20 +26,21 @@ def _header_end(message: bytes) -> tuple[int, int] | None:
         return 0, 1
     if message.startswith(b"\r\n"):
         return 0, 2
-    lf_lf = message.find(b"\n\n")
-    lf_crlf = message.find(b"\n\r\n")
-    found = [k for k in (lf_lf, lf_crlf) if k >= 0]
-    if not found:
+    m = _BLANK.search(message)
+    if m is None:
         return None
-    k = min(found)
+    k = m.start()
     end = k - 1 if message[k - 1 : k] == b"\r" else k
-    return end, k + (2 if message[k + 1 : k + 2] == b"\n" else 3)
+    return end, m.end()
 
 
 def rfc822_split(message: bytes) -> tuple[list[list[bytes]], bytes]:
     """dkimpy's rfc822_parse: ([name, value + CRLF] per field, body with CRLF line breaks)."""
     bounds = _header_end(message)
-    lines = _BREAK.split(message if bounds is None else message[: bounds[0]])
+    # dkimpy splits on "\r?\n": the same as CRLF -> LF then LF, by C-level replace and split
+    # (a regex split cost 124 us per signed header of the corpus, these two 19).
+    header = message if bounds is None else message[: bounds[0]]
+    lines = header.replace(b"\r\n", b"\n").split(b"\n")
     headers: list[list[bytes]] = []
     for line in lines:
         if not line:
@@ -53,4 +57,7 @@ def rfc822_split(message: bytes) -> tuple[list[list[bytes]], bytes]:
             raise MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
     if bounds is None:
         return headers, b""
-    return headers, message[bounds[1] :].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    body = message[bounds[1] :]
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+    return headers, body.replace(b"\n", b"\r\n")
