@@ -93,7 +93,10 @@ def classify(answer: DnsAnswer) -> tuple[str, str]:
     return ERROR, code
 
 
+@lru_cache(maxsize=256)
 def column_name(zone: str) -> str:
+    """Cached: evaluate names each zone's column twice for every message, a regex
+    substitution each time (four zones: 10.0 against 1.0 us per four calls)."""
     return "zone_" + re.sub(r"[^a-z0-9]+", "_", zone.lower()).strip("_")
 
 
