@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from fixtures.generator import generate_mailbox
 from fixtures.nasty import nasty_messages
+from mailstats.mail import structure
 from mailstats.mail.message import MAX_PARTS, MimePart
 from mailstats.mail.structure import _HEADER_RUN, header_run_end, parts_from_bytes, scan_parts
 
@@ -207,7 +208,36 @@ def test_header_run_end_is_the_header_run_regex(buf: bytes, a: int, b: int) -> N
     """The LF-only shortcut must end every header block where the general pattern does,
     from any start and up to any limit (the scanner reads part headers mid-buffer)."""
     pos, limit = sorted((min(a, len(buf)), min(b, len(buf))))
-    assert header_run_end(buf, pos, limit) == _HEADER_RUN.match(buf, pos, limit).end()
+    want = _HEADER_RUN.match(buf, pos, limit).end()
+    assert header_run_end(buf, pos, limit) == want
+    saved = structure._LF_WINDOW
+    try:  # a window shorter than the block: the general pattern must take over
+        structure._LF_WINDOW = 5
+        assert header_run_end(buf, pos, limit) == want
+    finally:
+        structure._LF_WINDOW = saved
+
+
+class _Searches(bytes):
+    """bytes that note every range `find` is asked to search."""
+
+    def __new__(cls, data: bytes) -> _Searches:
+        obj = super().__new__(cls, data)
+        obj.ranges = []  # type: ignore[attr-defined]
+        return obj
+
+    def find(self, sub, start=0, end=None):  # type: ignore[no-untyped-def,override]
+        self.ranges.append((start, len(self) if end is None else end))  # type: ignore[attr-defined]
+        return super().find(sub, start, end)
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_header_run_end_reads_the_header_not_the_body(eol: bytes) -> None:
+    """Scanning a header must not cost a search through the megabytes after it."""
+    head = eol.join([b"Subject: x", b"Content-Type: application/zip", b"", b""])
+    buf = _Searches(head + (b"A" * 70 + eol) * 20_000)
+    assert header_run_end(buf, 0, len(buf)) == len(head) - len(eol)
+    assert buf.ranges and max(end for _start, end in buf.ranges) <= structure._LF_WINDOW
 
 
 def test_header_run_end_takes_both_paths_on_real_shapes() -> None:

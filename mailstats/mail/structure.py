@@ -128,13 +128,24 @@ class _Leaf:
     reported: bool
 
 
+#: How far `header_run_end` looks for a CR and the first empty line (a header block is far
+#: shorter). Unbounded, the search for an LF empty line ran to the end of every CRLF entity:
+#: a 20 MB CRLF attachment took 70 instead of 17 ms to scan.
+_LF_WINDOW = 65536
+
+
 def header_run_end(buf: Any, pos: int, limit: int) -> int:
     """Where `_HEADER_RUN` matched from `pos` ends. The run cannot pass the first empty line,
-    so up to that line (or `limit`) a buffer without CR may use the LF-only pattern."""
-    blank = buf.find(b"\n\n", pos, limit)
-    end = limit if blank < 0 else blank + 1
-    if buf.find(b"\r", pos, end) < 0:
-        return _HEADER_RUN_LF.match(buf, pos, end).end()
+    so up to that line a buffer without CR may use the LF-only pattern. Both searches stay
+    in the window, the empty line's before the first CR (at the first line's end in CRLF
+    text), so the cost is the header's, not the entity's."""
+    window = min(limit, pos + _LF_WINDOW)
+    cr = buf.find(b"\r", pos, window)
+    blank = buf.find(b"\n\n", pos, window if cr < 0 else cr)
+    if blank >= 0:
+        return _HEADER_RUN_LF.match(buf, pos, blank + 1).end()
+    if cr < 0 and window == limit:  # LF to the entity's end, and no empty line
+        return _HEADER_RUN_LF.match(buf, pos, limit).end()
     return _HEADER_RUN.match(buf, pos, limit).end()
 
 
