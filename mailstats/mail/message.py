@@ -110,7 +110,7 @@ _LEAD = re.compile(r"(?:From [^\r\n]*(?:\r\n|\n|\r|\Z))?(?:[ \t][^\r\n]*(?:\r\n|
 _CR_BREAK = re.compile(r"\r\n?")
 #: The same two where every line ends in LF: `[^\n]` is one of sre's single-character fast
 #: paths, where the class `[^\r\n]` is tested through a set for each character; a 4 KB real
-#: header took 32 instead of 57 us. CRLF text is read this way after CRLF -> LF, which is
+#: header took 34.6 instead of 59.2 us. CRLF text is read this way after CRLF -> LF, which is
 #: what the general path's `_CR_BREAK` does to continuations; a bare CR keeps the general one.
 _FIELD_LF = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*([^\n]*)((?:\n[ \t][^\n]*)*)(?:\n|\Z)")
 _LEAD_LF = re.compile(r"(?:From [^\n]*(?:\n|\Z))?(?:[ \t][^\n]*(?:\n|\Z))*")
@@ -134,10 +134,10 @@ def parse_fields(raw: bytes) -> list[tuple[str, str]]:
             lead, field = _LEAD, _FIELD
         else:
             text = lf
-    return _read_fields(text, lead, field)
+    return _scan_fields(text, lead, field)
 
 
-def _read_fields(text: str, lead: re.Pattern[str], field: re.Pattern[str]) -> list[tuple[str, str]]:
+def _scan_fields(text: str, lead: re.Pattern[str], field: re.Pattern[str]) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     start = lead.match(text)
     pos = start.end() if start else 0
