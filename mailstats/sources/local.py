@@ -71,12 +71,12 @@ def split_header(raw: bytes) -> bytes:
     The first blank line of any kind: each search stops where an earlier kind was found, so
     an LF message is not scanned to its end for a CRLF one (which, in a body that has CRLF
     lines, would also have taken part of the body for the header)."""
-    end, cut = MAX_HEADER_BYTES, None
+    end = MAX_HEADER_BYTES
     for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
         idx = raw.find(sep, 0, end)
         if idx != -1:
-            end, cut = idx + len(sep), idx + len(sep)
-    return raw[:cut] if cut is not None else raw[:MAX_HEADER_BYTES]
+            end = idx + len(sep)
+    return raw[:end]
 
 
 class _Mbox:
