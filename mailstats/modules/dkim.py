@@ -213,7 +213,7 @@ def verify_one(
     domain = ""
     dk = _dkimpy()
     try:
-        prep = d.verify_headerprep(idx)
+        prep = _headerprep(d, idx)
         if not prep:
             return SigResult("", False, MALFORMED, "DKIM-Signature not parseable")
         sig, include, sig_headers = prep
@@ -246,6 +246,22 @@ def verify_one(
         return SigResult(domain, True)
     failure, detail = _classify_false(lookup)
     return SigResult(domain, None if failure in UNDECIDED else False, failure, detail)
+
+
+def _headerprep(d: dkimpy.DKIM, idx: int) -> Any:
+    """d.verify_headerprep(idx) (the signature's tags, parsed and checked), once per parsed
+    message and signature: after a body hash failure the header signature is checked again,
+    and on the real corpus, where most bodies changed since signing, the second parse was a
+    tenth of the module's time. The list of signed names is copied: dkimpy appends to it."""
+    memo = d.__dict__.setdefault("_mailstats_prep", {})
+    prep = memo.get(idx)
+    if prep is None:
+        prep = d.verify_headerprep(idx)
+        if not prep:
+            return prep
+        memo[idx] = prep
+    sig, include, sig_headers = prep
+    return sig, list(include), sig_headers
 
 
 def _verify_signed_fields(
