@@ -83,12 +83,15 @@ def write_mboxes(dest: Path, copies: int) -> int:
 
 def cpu_of(cmd: list[str], stdin: Path | None = None, env: dict[str, str] | None = None
            ) -> tuple[float, float]:  # fmt: skip
-    """(CPU seconds, wall seconds) of one child process and everything it waited for."""
+    """(CPU seconds, wall seconds) of one child process and everything it waited for.
+
+    The child runs in this checkout's directory: `python -m` puts the current directory
+    ahead of PYTHONPATH, so started from another checkout it imported that one's code."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fh:
         proc = subprocess.run(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env=env, check=False)  # fmt: skip
+                              env=env, cwd=ROOT, check=False)  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):  # spamassassin exits 1 when it found spam

@@ -65,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(a.runs + 1):  # the first round warms Dovecot's index
             for name, root in roots.items():
                 env = {**os.environ, "PYTHONPATH": root}
+                # In the root's directory: `python -c` puts the current directory ahead of
+                # PYTHONPATH, so run from another checkout it imported that one.
                 done = subprocess.run(
-                    [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True
-                )
+                    [sys.executable, "-c", CHILD, *args], env=env, cwd=root,
+                    capture_output=True, text=True,
+                )  # fmt: skip
                 if done.returncode:
                     raise SystemExit(done.stderr[-2000:])
                 n, seconds = done.stdout.split()

@@ -9,7 +9,8 @@ only what a worker process does with a batch (parse, evaluate every module, stor
 headers), over generated mail whose DNS zone unbound serves, in this one process: best and
 median of `--repeat` batches, each of fresh messages (so no per-message cache is warm).
 Under valgrind the time follows the instructions run, not the neighbours; run the old and
-the new checkout (`PYTHONPATH=...`) one after the other and compare.
+the new checkout's copy of this script (`python OTHER/bench/bench_worker.py`: it imports the
+checkout it is in, whatever PYTHONPATH says) one after the other and compare.
 """
 
 from __future__ import annotations
