@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not CORPUS.is_dir():
         raise SystemExit(f"corpus not found at {CORPUS}")
     work = Path(tempfile.mkdtemp(prefix="mscorpus"))
-    dns = Dns.start(corpus_zone(p.read_bytes() for p in corpus_files()))
+    dns = Dns.start(corpus_zone(f.read_bytes() for f in corpus_files()))
     try:
         one, many = work / "one", work / "many"
         n1 = write_mboxes(one, 1)
