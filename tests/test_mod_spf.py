@@ -28,6 +28,11 @@ def _records() -> DnsRecords:
         ("two.example", "v=spf1 -all"),
         ("two.example", "v=spf1 +all"),
         ("helo.example", "v=spf1 ip4:198.52.100.0/24 -all"),
+        # Macros: the result and the explanation depend on the local part.
+        ("macro.example", "v=spf1 exists:%{l}.ok.macro.example -all"),
+        ("incmacro.example", "v=spf1 include:macro.example -all"),
+        ("exp.example", "v=spf1 -all exp=why.exp.example"),
+        ("why.exp.example", "%{l} may not send from %{i}"),
         ("slowinc.example", "v=spf1 include:slow.example -all"),
         (
             "long.example",
@@ -39,6 +44,7 @@ def _records() -> DnsRecords:
         ("mail.mx.example", "203.1.113.5"),
         ("host.a.example", "203.1.113.6"),
         ("out.ptr.example", "203.1.113.7"),
+        ("alice.ok.macro.example", "203.1.113.8"),
     ]
     rec.mx.append(("mx.example", "mail.mx.example", 10))
     rec.timeout.append("slow.example")
@@ -138,16 +144,74 @@ def test_the_memo_is_bounded_and_an_evicted_check_gives_the_same_result(
 ):
     """The memo keeps the newest checks (at 100k distinct senders it held 13 MB per worker);
     one evicted is evaluated again on the run's DNS memo, with the same result."""
-    monkeypatch.setattr(spf_module, "MEMO_MAX", 3)
+    monkeypatch.setattr(spf_module, "MEMO_MAX", 2)
     svc = services(server.server_spec)
     module = Spf()
     domains = ["example.com", "soft.example", "perm.example"] * 2
     senders = [f"x{i}@{d}" for i, d in enumerate(domains)]
     first = [module.check(IP, s, "out.sender.example", services=svc) for s in senders]
-    assert len(module._memo) == 3
+    assert len(module._memo) == 2
     assert first[0][0] == "pass" and first[1][0] == "softfail" and first[2][0] == "permerror"
+    assert first[3:] == first[:3]
     again = [module.check(IP, s, "out.sender.example", services=svc) for s in senders[:3]]
-    assert again == first[:3] and len(module._memo) == 3
+    assert again == first[:3] and len(module._memo) == 2
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The checks pyspf is asked to run, (ip, sender, helo) each."""
+    asked: list[tuple[str, str, str]] = []
+
+    class Counted(pyspf.query):  # a subclass: pyspf reads class attributes of its query
+        def __init__(self, i: str, s: str, h: str, **kw: object) -> None:
+            asked.append((i, s, h))
+            super().__init__(i, s, h, **kw)
+
+    monkeypatch.setattr(pyspf, "query", Counted)
+    return asked
+
+
+def test_a_domain_without_macros_is_checked_once_per_ip_whatever_the_sender(
+    server, monkeypatch: pytest.MonkeyPatch
+):
+    """Bounce addresses are one-off (VERP): without macros only the IP and the domain can
+    change the result, so later senders of the domain reuse the first check."""
+    asked = _counting(monkeypatch)
+    svc = services(server.server_spec)
+    module = Spf()
+    got = [module.check(IP, f"bounce-{n}@Example.COM", f"h{n}.example", services=svc)
+           for n in range(5)]  # fmt: skip
+    assert [r for r, _ in got] == ["pass"] * 5 and len(asked) == 1
+    # Another IP, another HELO-identity domain, another record: each checked on its own.
+    assert module.check("203.1.113.1", "bounce-9@example.com", "h", services=svc)[0] == "fail"
+    assert module.check(IP, "", "helo.example", services=svc)[0] == "pass"
+    assert module.check(IP, "x@soft.example", "h", services=svc)[0] == "softfail"
+    assert len(asked) == 4
+    # pyspf splits at the first "@": "a@b@example.com" is domain "b@example.com" to it.
+    assert module.check(IP, "a@b@example.com", "h", services=svc) != got[0]
+
+
+@pytest.mark.parametrize("domain", ["macro.example", "incmacro.example"])
+def test_a_record_with_macros_is_checked_for_each_sender(
+    server, monkeypatch: pytest.MonkeyPatch, domain: str
+):
+    """%{l} in the record (or in one it includes) makes the local part count: alice's pass
+    must not be bob's."""
+    asked = _counting(monkeypatch)
+    svc = services(server.server_spec)
+    module = Spf()
+    checks = [("alice", "pass"), ("bob", "fail"), ("alice", "pass"), ("carol", "fail")]
+    for local, expected in checks:
+        assert module.check(IP, f"{local}@{domain}", "h", services=svc)[0] == expected
+    assert len(asked) == 3  # alice's second check is remembered by her own address
+
+
+def test_an_explanation_with_macros_is_each_senders_own(server):
+    svc = services(server.server_spec)
+    module = Spf()
+    alice = module.check(IP, "alice@exp.example", "h", services=svc)
+    bob = module.check(IP, "bob@exp.example", "h", services=svc)
+    assert alice == ("fail", f"alice may not send from {IP}")
+    assert bob == ("fail", f"bob may not send from {IP}")
 
 
 def test_hostile_inputs_never_raise(server):

@@ -14,6 +14,11 @@ Why it looks like this:
   domain is *not* substituted, because ESPs and lists send with their own bounce domain and
   From-domain SPF would then measure something else (that is DMARC alignment, not SPF).
 - temperror (a DNS failure) is "unknown" (None); permerror is a decidable "not pass".
+- Results are remembered per (ip, sender, HELO) and, when no record the check read holds a
+  macro, per (ip, domain): without macros RFC 7208 evaluates the domain's records against
+  the IP alone, so the local part and the HELO cannot change the result. Bounce addresses
+  are mostly one-off (VERP: `bounce-4711-x=y@esp.example`), and on generated mail a quarter
+  of the checks pyspf ran were of a domain and IP already checked.
 """
 
 from __future__ import annotations
@@ -41,16 +46,30 @@ RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperro
 #: answers: the same result.
 MEMO_MAX = 4096
 
-_current: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
-    "mailstats_spf_resolver", default=None
+
+class _Check:
+    """One running check's state, seen by `_lookup`: its resolver, and whether some TXT
+    record it read could hold a macro (then its result may depend on the local part, the
+    HELO, the time...)."""
+
+    __slots__ = ("resolver", "macros")
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.macros = False
+
+
+_current: contextvars.ContextVar[_Check | None] = contextvars.ContextVar(
+    "mailstats_spf_check", default=None
 )
 
 
 def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> list:
     """pyspf's DNSLookup contract: [((name, qtype), value), ...]; TempError on failure."""
-    resolver = _current.get()
-    if resolver is None:
+    check = _current.get()
+    if check is None:
         raise _pyspf().TempError("DNS: no mailstats resolver in context")
+    resolver = check.resolver
     name = str(name).rstrip(".")
     qtype = str(qtype).upper()
     if qtype == "SPF":
@@ -69,6 +88,8 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: Any = None) -> l
         elif qtype == "TXT":
             # pyspf joins the character-strings of one record itself; ours are joined already.
             out.append(((name, qtype), [rec.encode("utf-8")]))
+            if "%" in rec:  # a macro (or an unrelated TXT with "%": only the memo is lost)
+                check.macros = True
         else:  # A, AAAA, PTR
             out.append(((name, qtype), rec))
     return out
@@ -161,14 +182,17 @@ class Spf(Module):
         }
 
     def check(self, ip: str, sender: str, helo: str, *, services: Services) -> tuple[str, str]:
+        pyspf = _pyspf()
         key = (ip, sender.lower(), helo.lower())
+        # The domain pyspf will check, split as pyspf splits (at the first "@").
+        by_domain = (ip, pyspf.split_email(sender, helo)[1].lower())
         with self._lock:
-            hit = self._memo.get(key)
+            hit = self._memo.get(key) or self._memo.get(by_domain)
         if hit is not None:
             return hit
-        token = _current.set(services.dns)
+        state = _Check(services.dns)
+        token = _current.set(state)
         q = None
-        pyspf = _pyspf()
         try:
             q = pyspf.query(i=ip, s=sender, h=helo, querytime=20)
             result, _code, explanation = q.check()
@@ -191,8 +215,8 @@ class Spf(Module):
         out = (result, str(explanation or "")[:200])
         if result != "temperror":
             with self._lock:
-                self._memo[key] = out
-                if len(self._memo) > MEMO_MAX:  # the oldest goes (dicts keep insertion order)
+                self._memo[by_domain if not state.macros else key] = out
+                while len(self._memo) > MEMO_MAX:  # the oldest go (dicts keep insertion order)
                     del self._memo[next(iter(self._memo))]
         return out
 
