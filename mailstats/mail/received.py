@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from mailstats.mail.dates import parse_date
-from mailstats.mail.ips import parse_ip
+from mailstats.mail.ips import CANONICAL_V4, not_an_ip, parse_ip
 
 __all__ = [
     "Hop",
@@ -149,8 +149,10 @@ def normalize_ip(text: str) -> str:
     text = text.strip().strip("[]")
     if text[:5].lower() == "ipv6:":
         text = text[5:]
-    if not text or len(text) > 64:
+    if not text or len(text) > 64 or not_an_ip(text):
         return ""
+    if CANONICAL_V4.fullmatch(text) is not None:
+        return text  # what the general path below returns for it, without its 4-5 us
     addr = parse_ip(text)
     if addr is None:
         parts = text.split(".")
