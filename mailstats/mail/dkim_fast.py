@@ -67,3 +67,23 @@ def relaxed_headers(headers: list[Any]) -> list[tuple[bytes, bytes]]:
             value = value.replace(b"\r\n", b"").replace(b"\n", b"")
         out.append((name.lower().rstrip(), _compress(value).strip() + b"\r\n"))
     return out
+
+
+def select_headers(headers: list[Any], include_headers: list[bytes]) -> list[Any]:
+    """RFC 6376 5.4.2, as dkimpy's select_headers picks them: for each name of h= (given in
+    lower case, as dkimpy's callers give it), the lowest field of that name not yet taken.
+
+    dkimpy scans the fields upwards for every name, lowering each field's name as it goes; a
+    name listed again to stop added fields (oversigning, usual on real mail) and absent scans
+    them all. On the real corpus that was 336 lowerings per signature. Grouping the fields by
+    name once gives the same list.
+    """
+    by_name: dict[bytes, list[Any]] = {}
+    for field in headers:
+        by_name.setdefault(field[0].lower(), []).append(field)
+    out = []
+    for name in include_headers:
+        fields = by_name.get(name)
+        if fields:
+            out.append(fields.pop())
+    return out
