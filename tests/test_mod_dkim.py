@@ -1,13 +1,9 @@
-"""dkim: real signatures made here with a fresh RSA key, keys served by a real dnsmasq."""
+"""dkim: real signatures made here with a seeded RSA key, keys served by a real dnsmasq."""
 
 from __future__ import annotations
 
-import base64
-
 import dkim as dkimpy
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from mod_network_support import (
     DnsRecords,
     corpus_files,
@@ -16,20 +12,13 @@ from mod_network_support import (
     services,
 )
 
+from fixtures.generator import dkim_key
 from mailstats.mail.message import Message
 from mailstats.modules.dkim import Dkim
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PRIV = KEY.private_bytes(
-    serialization.Encoding.PEM,
-    serialization.PrivateFormat.TraditionalOpenSSL,
-    serialization.NoEncryption(),
-)
-PUB = base64.b64encode(
-    KEY.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-).decode()
+#: A seeded key (the generator's), so every run signs the same bytes: a fresh random key made
+#: a run's signatures differ from the next run's, leading zero bytes included.
+PRIV, PUB = dkim_key("test-mod-dkim", 2048)
 
 BODY = b"Hello Dana,\r\n\r\nthe minutes are attached.\r\n"
 
