@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import mailbox
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,22 @@ class Declared(Module):
         return {}
 
 
+class _Level(IntEnum):
+    HIGH = 3
+
+
+class _Name(str):
+    pass
+
+
+class _Why(dict):
+    pass
+
+
 values = st.one_of(
     st.none(),
     st.booleans(),
+    st.sampled_from([_Level.HIGH, _Name("n"), _Why(a="b"), _Why(), 1.5, -0.0]),
     st.integers(-3, 3),
     st.floats(allow_nan=False),
     st.text(max_size=3),
@@ -54,6 +68,11 @@ def test_check_result_accepts_exactly_the_contract(result: dict) -> None:
     )
     bad_why = "_why" in result and not isinstance(result["_why"], dict)
     assert bool(error) == (bad_check or bad_extra or bad_why)
+    # the error names the first broken key, checks before extras before _why
+    first = next((f"check {k!r}" for k in ("a", "b") if k in result and not (
+        result[k] is None or result[k] is True or result[k] is False)), None)  # fmt: skip
+    first = first or ("extra 'x'" if bad_extra else None) or ("'_why'" if bad_why else "")
+    assert error.startswith(first)
     assert sorted(unknown) == sorted(k for k in result if k in ("zz", "Q.r"))
     assert set(kept) == set(result) - {"zz", "Q.r"}
 
