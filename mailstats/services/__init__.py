@@ -1,7 +1,7 @@
 """Shared services the engine builds once per run and hands to every module.
 
 Modules never build these themselves: a resolver per module would defeat the cache, and a
-tldextract per module costs a second of start-up each.
+suffix list per module would be read and built again by each (services/psl.py).
 """
 
 from __future__ import annotations

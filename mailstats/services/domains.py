@@ -1,32 +1,26 @@
 """Registrable-domain splitting on the Public Suffix List.
 
-tldextract is built with its bundled snapshot only: no download at run time (tests and users
-may be offline, and a list that changes under a study makes runs incomparable) and no cache
-directory in the user's home.
+tldextract's bundled snapshot only: no download at run time (tests and users may be offline,
+and a list that changes under a study makes runs incomparable) and no cache directory in the
+user's home. services/psl.py reads it and splits names as tldextract does, without importing
+tldextract (it says why).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 from mailstats.mail.ips import parse_ip
+from mailstats.services import psl
 
 
 class DomainSplitter:
-    """One shared instance per run; the extractor is expensive to build, cheap to call."""
+    """One shared instance per run; the list is read at the first name (a re-run with
+    nothing new splits none), then each name is a walk of a few dict look-ups."""
 
     def __init__(self) -> None:
-        self._extractor: Any = None
+        self._ready = False
         self.registrable = lru_cache(maxsize=8192)(self._registrable)
-
-    def _build(self) -> Any:
-        """tldextract, imported and built at the first name: its import (requests and all)
-        is a tenth of a second of every start-up, and a re-run with nothing new splits none."""
-        import tldextract
-
-        self._extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-        return self._extractor
 
     def _registrable(self, host: str) -> str:
         """'smtp.out.example.co.uk' -> 'example.co.uk'; '' for IPs, bare suffixes and junk."""
@@ -35,14 +29,16 @@ class DomainSplitter:
             return ""
         if parse_ip(host) is not None:
             return ""
-        extract = self._extractor or self._build()  # outside the try: never a silent ""
+        if not self._ready:  # outside the try: a missing list is never a silent ""
+            psl.trie()
+            self._ready = True
         try:
-            parts = extract(host)
+            domain, suffix = psl.split(host)
         except Exception:  # noqa: BLE001 - junk host names must not stop a run
             return ""
-        if not parts.domain or not parts.suffix:
+        if not domain or not suffix:
             return ""
-        return f"{parts.domain}.{parts.suffix}"
+        return f"{domain}.{suffix}"
 
     def same_registrable(self, a: str, b: str) -> bool:
         ra, rb = self.registrable(a), self.registrable(b)
