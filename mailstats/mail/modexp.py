@@ -46,7 +46,7 @@ def _mapped_libcrypto() -> list[str]:
 
 
 def _bind(lib: Any) -> Any:
-    """Declare the five functions' signatures (ctypes guesses int, which cuts pointers)."""
+    """Declare the functions' signatures (ctypes would guess int, which cuts pointers)."""
     vp, cp, ci = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     for name, res, args in (
         ("BN_CTX_new", vp, []),
