@@ -1,12 +1,12 @@
 """pow(base, exp, mod) for the RSA step of DKIM, by the OpenSSL library Python already loaded.
 
 DKIM's RSA check is one modular exponentiation per signature, s ** e mod n, which dkimpy
-computes with Python's `pow`: 150-200 us for a 2048-bit key here, a tenth of the default
-module set's time on real mail, where a signed message carries two signatures. OpenSSL's
-BN_mod_exp computes the same number in about 30 us. The `cryptography` package would call
-it too, but importing it costs each analysis worker 6.7 MB, and the 100k run's peak memory
-went over its target (docs/benchmarks.md, eighth session). Here the call goes through
-ctypes (0.35 MB) to the libcrypto that hashlib and ssl have mapped into the process already.
+computes with Python's `pow`: 140-200 us for a 2048-bit key here, and the real corpus needs
+287 of them for 500 messages. OpenSSL's BN_mod_exp computes the same number in about
+30 us. The `cryptography` package would call it too, but importing it costs each analysis
+worker 6.7 MB, and the 100k run's peak memory went over its target (docs/benchmarks.md,
+eighth session). Here the call goes through ctypes (0.35 MB) to the libcrypto that hashlib
+and ssl have mapped into the process already.
 
 It is arithmetic, not a key object: no limit on the exponent's size or the modulus'
 parity, and for every input the result is `pow`'s (tests/test_modexp.py). Where libcrypto
