@@ -19,7 +19,6 @@ class DomainSplitter:
     nothing new splits none), then each name is a walk of a few dict look-ups."""
 
     def __init__(self) -> None:
-        self._ready = False
         self.registrable = lru_cache(maxsize=8192)(self._registrable)
 
     def _registrable(self, host: str) -> str:
@@ -29,9 +28,7 @@ class DomainSplitter:
             return ""
         if parse_ip(host) is not None:
             return ""
-        if not self._ready:  # outside the try: a missing list is never a silent ""
-            psl.trie()
-            self._ready = True
+        psl.trie()  # outside the try: a missing list is never a silent "" (read once, cached)
         try:
             domain, suffix = psl.split(host)
         except Exception:  # noqa: BLE001 - junk host names must not stop a run
